@@ -1,0 +1,96 @@
+"""Settings, read once from the environment and `.env` (see `.env.example`).
+
+The names the original service used (`HF_MODEL`, `HF_API_TOKEN`, `MAX_FILE_SIZE_MB`,
+`UPLOAD_DIR`) keep their meaning, and unknown keys are ignored, so an old `.env`
+starts this server unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The image formats the server knows how to check, with the file name
+# extensions each may arrive under. `ALLOWED_TYPES` picks among them.
+KNOWN_TYPES: dict[str, tuple[str, ...]] = {
+    "image/jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"),
+    "image/png": (".png",),
+    "image/webp": (".webp",),
+}
+
+MB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",  # an old `.env` may hold keys such as METADATA_FILE
+        case_sensitive=False,
+    )
+
+    # --- kept from the original service ---
+    hf_model: str = "therealcyberlord/stanford-car-vit-patch16"
+    hf_api_token: str | None = None
+    max_file_size_mb: float = Field(default=10, gt=0)
+    upload_dir: Path = Path("uploads")
+
+    # --- storage ---
+    database_url: str | None = None  # default: a SQLite file inside UPLOAD_DIR
+    db_pool_size: int = Field(default=5, ge=1)
+
+    # --- uploads ---
+    allowed_types: Annotated[tuple[str, ...], NoDecode] = ("image/jpeg", "image/png")
+    max_files_per_request: int = Field(default=20, ge=1)
+    max_image_pixels: int = Field(default=64_000_000, ge=1)
+    max_filename_length: int = Field(default=200, ge=16)
+    thumbnail_size: int = Field(default=256, ge=16, le=2048)
+    # A stored image with no database row is removed at start-up once it is older
+    # than this: younger ones may belong to an upload still in flight elsewhere.
+    orphan_grace_seconds: float = Field(default=60, ge=0)
+
+    # --- GraphQL and HTTP ---
+    max_json_body_kb: int = Field(default=1024, ge=1)
+    max_batch_ids: int = Field(default=100, ge=1)
+    log_level: str = "info"
+
+    @field_validator("allowed_types", mode="before")
+    @classmethod
+    def _split_types(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in KNOWN_TYPES]
+        if unknown or not value:
+            raise ValueError(
+                f"ALLOWED_TYPES must be a non-empty list from {', '.join(KNOWN_TYPES)};"
+                f" got {', '.join(unknown) or 'nothing'}"
+            )
+        return value
+
+    @property
+    def max_file_size(self) -> int:
+        return int(self.max_file_size_mb * MB)
+
+    @property
+    def allowed_extensions(self) -> tuple[str, ...]:
+        return tuple(ext for t in self.allowed_types for ext in KNOWN_TYPES[t])
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.upload_dir / 'cars.db'}"
+
+    @property
+    def max_upload_body(self) -> int:
+        """The largest multipart body accepted: every file at its limit, plus room
+        for the multipart framing and the GraphQL `operations` and `map` fields."""
+        return self.max_files_per_request * (self.max_file_size + 16 * 1024) + MB

@@ -1,0 +1,71 @@
+"""The errors a request can end in on purpose.
+
+    AppError                 base: a message meant for the person who sent the request
+    ├── NotFound             no file with that id
+    ├── InvalidUpload        the upload is refused; nothing is stored
+    │   ├── EmptyUpload      no file, or a file of zero bytes
+    │   ├── InvalidImage     not an image, truncated, corrupt, a bomb or a polyglot
+    │   ├── UnsupportedType  an image, or a name, of a type that is not allowed
+    │   ├── TooLarge         over the size limit for one file or one request
+    │   └── TooManyFiles     more files than one request may carry
+    ├── InvalidInput         a malformed argument (cursor, page size, ids)
+    └── Unavailable          a dependency (the database, the image folder) is down
+
+Resolvers raise these. GraphQL turns them into typed user errors and REST into
+the status codes of REST_COMPAT.md. Anything else is a bug: it is logged with its
+traceback and the client sees a generic message.
+"""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    code = "ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def extensions(self) -> dict[str, str]:
+        # graphql-core copies an exception's `extensions` into the GraphQL error,
+        # so clients can branch on the code rather than on the wording.
+        return {"code": self.code}
+
+
+class NotFound(AppError):
+    code = "NOT_FOUND"
+
+
+class InvalidUpload(AppError):
+    code = "INVALID_UPLOAD"
+
+
+class EmptyUpload(InvalidUpload):
+    code = "EMPTY_FILE"
+
+
+class InvalidImage(InvalidUpload):
+    code = "INVALID_IMAGE"
+
+
+class UnsupportedType(InvalidUpload):
+    code = "UNSUPPORTED_TYPE"
+
+
+class TooLarge(InvalidUpload):
+    code = "TOO_LARGE"
+
+
+class TooManyFiles(InvalidUpload):
+    code = "TOO_MANY_FILES"
+
+
+class Unavailable(AppError):
+    code = "UNAVAILABLE"
+
+
+class InvalidInput(AppError):
+    """A malformed argument: a cursor, a page size, a list of ids."""
+
+    code = "INVALID_INPUT"
