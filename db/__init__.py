@@ -1,0 +1,1 @@
+"""Storage of file metadata and predictions: the only package that builds SQL."""

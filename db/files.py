@@ -1,0 +1,146 @@
+"""The `files` table and the queries on it."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel, col, delete, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from db.types import UTCDateTime, utcnow
+
+
+class FileStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class FileRow(SQLModel, table=True):
+    __tablename__ = "files"
+    # Never reuse the id of a deleted file: ids appear in image URLs, cursors and
+    # client caches. PostgreSQL sequences never do; SQLite needs AUTOINCREMENT.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    filename: str = Field(max_length=255)  # for display, already cleaned
+    stored_key: str = Field(max_length=128, index=True)  # where the bytes are
+    sha256: str = Field(max_length=64, index=True)
+    mime_type: str = Field(max_length=64)  # detected from the content
+    size: int = Field(sa_type=sa.BigInteger)
+    width: int
+    height: int
+    uploaded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    status: FileStatus = Field(
+        default=FileStatus.PENDING,
+        index=True,
+        sa_type=sa.Enum(
+            FileStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+    )
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+async def insert_file(
+    session: AsyncSession,
+    *,
+    filename: str,
+    stored_key: str,
+    sha256: str,
+    mime_type: str,
+    size: int,
+    width: int,
+    height: int,
+) -> FileRow:
+    row = FileRow(
+        filename=filename,
+        stored_key=stored_key,
+        sha256=sha256,
+        mime_type=mime_type,
+        size=size,
+        width=width,
+        height=height,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_file(session: AsyncSession, *, file_id: int) -> FileRow | None:
+    return await session.get(FileRow, file_id)
+
+
+_Query = TypeVar("_Query", SelectOfScalar[FileRow], SelectOfScalar[int])
+
+
+def _filtered(query: _Query, status: FileStatus | None, search: str | None) -> _Query:
+    if status is not None:
+        query = query.where(col(FileRow.status) == status)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(col(FileRow.filename).ilike(f"%{escaped}%", escape="\\"))
+    return query
+
+
+async def list_files(
+    session: AsyncSession,
+    *,
+    status: FileStatus | None = None,
+    search: str | None = None,
+    newest_first: bool = False,
+    after_id: int | None = None,
+    limit: int | None = None,
+) -> Sequence[FileRow]:
+    """Files in upload order (ids grow with time), paged by keyset on the id."""
+    query = _filtered(select(FileRow), status, search)
+    if after_id is not None:
+        query = query.where(
+            col(FileRow.id) < after_id if newest_first else col(FileRow.id) > after_id
+        )
+    query = query.order_by(col(FileRow.id).desc() if newest_first else col(FileRow.id))
+    if limit is not None:
+        query = query.limit(limit)
+    return (await session.exec(query)).all()
+
+
+async def count_files(
+    session: AsyncSession, *, status: FileStatus | None = None, search: str | None = None
+) -> int:
+    query = _filtered(select(func.count()).select_from(FileRow), status, search)
+    return (await session.exec(query)).one()
+
+
+async def files_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> Sequence[FileRow]:
+    return (await session.exec(select(FileRow).where(col(FileRow.id).in_(ids)))).all()
+
+
+async def delete_files(session: AsyncSession, *, ids: Sequence[int]) -> None:
+    await session.exec(delete(FileRow).where(col(FileRow.id).in_(ids)))
+
+
+async def count_references(session: AsyncSession, *, stored_key: str) -> int:
+    query = select(func.count()).select_from(FileRow).where(col(FileRow.stored_key) == stored_key)
+    return (await session.exec(query)).one()
+
+
+async def all_stored_keys(session: AsyncSession) -> set[str]:
+    return set((await session.exec(select(FileRow.stored_key).distinct())).all())
+
+
+async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
+    row.status = FileStatus.PENDING
+    row.error = None
+    row.processed_at = None
+    session.add(row)
+    await session.flush()
+    return row

@@ -1,0 +1,50 @@
+"""The `predictions` table: the ranked recognition results of each file."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel, col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+class PredictionRow(SQLModel, table=True):
+    __tablename__ = "predictions"
+    __table_args__ = (sa.UniqueConstraint("file_id", "rank"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("files.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    rank: int  # 1 is the most confident
+    label: str = Field(max_length=255)
+    confidence: float
+    make: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=128)
+    body_type: str | None = Field(default=None, max_length=64)
+    year: int | None = None
+
+
+async def predictions_for_files(
+    session: AsyncSession, *, file_ids: Sequence[int]
+) -> dict[int, list[PredictionRow]]:
+    """Every file's predictions, best first, in one query."""
+    grouped: dict[int, list[PredictionRow]] = defaultdict(list)
+    if not file_ids:
+        return grouped
+    query = (
+        select(PredictionRow)
+        .where(col(PredictionRow.file_id).in_(file_ids))
+        .order_by(col(PredictionRow.file_id), col(PredictionRow.rank))
+    )
+    for row in (await session.exec(query)).all():
+        grouped[row.file_id].append(row)
+    return grouped
+
+
+async def delete_predictions(session: AsyncSession, *, file_id: int) -> None:
+    await session.exec(delete(PredictionRow).where(col(PredictionRow.file_id) == file_id))
