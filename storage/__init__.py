@@ -1,0 +1,1 @@
+"""Image bytes on disk: checking uploads, storing them safely, thumbnails."""
