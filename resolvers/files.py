@@ -1,0 +1,177 @@
+"""Reading, deleting and resetting files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from db import files as db_files
+from db.files import FileRow, FileStatus
+from db.predictions import PredictionRow, delete_predictions, predictions_for_files
+from errors import AppError, InvalidInput, NotFound
+from resolvers.ids import decode_cursor, parse_file_id
+from services import Services
+from storage.thumbnails import make_thumbnail
+
+MAX_PAGE_SIZE = 100
+# Deletes work through ids in slices, so "delete everything" never builds one
+# enormous statement or holds one long transaction.
+DELETE_SLICE = 500
+
+
+@dataclass(frozen=True)
+class FilePage:
+    rows: Sequence[FileRow]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+async def get_file(svc: Services, file_id: str | int) -> FileRow:
+    number = parse_file_id(file_id)
+    async with svc.session() as session:
+        row = await db_files.get_file(session, file_id=number)
+    if row is None:
+        raise NotFound(f"No file with id {number}.")
+    return row
+
+
+async def list_files(
+    svc: Services,
+    *,
+    first: int,
+    after: str | None = None,
+    status: FileStatus | None = None,
+    search: str | None = None,
+    newest_first: bool = True,
+) -> FilePage:
+    if not 0 <= first <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"`first` must be between 0 and {MAX_PAGE_SIZE}.")
+    after_id = decode_cursor(after) if after else None
+    async with svc.session() as session:
+        rows = await db_files.list_files(
+            session,
+            status=status,
+            search=search,
+            newest_first=newest_first,
+            after_id=after_id,
+            limit=first + 1,  # one more than asked tells whether a next page exists
+        )
+    return FilePage(
+        rows=rows[:first], has_next_page=len(rows) > first, has_previous_page=after_id is not None
+    )
+
+
+async def count_files(
+    svc: Services, *, status: FileStatus | None = None, search: str | None = None
+) -> int:
+    async with svc.session() as session:
+        return await db_files.count_files(session, status=status, search=search)
+
+
+async def all_files(svc: Services) -> Sequence[FileRow]:
+    """Every file, oldest first (the REST listing the original clients read)."""
+    async with svc.session() as session:
+        return await db_files.list_files(session)
+
+
+async def predictions(svc: Services, file_ids: Sequence[int]) -> dict[int, list[PredictionRow]]:
+    async with svc.session() as session:
+        return await predictions_for_files(session, file_ids=file_ids)
+
+
+async def delete_file(svc: Services, file_id: str | int) -> FileRow:
+    outcome = (await delete_files(svc, [file_id]))[0]
+    if isinstance(outcome, AppError):
+        raise outcome
+    return outcome
+
+
+async def delete_files(svc: Services, file_ids: Sequence[str | int]) -> list[FileRow | AppError]:
+    """Delete each file and, once no other file shares it, its image. One outcome
+    per id, in order: a bad id does not stop the others."""
+    numbers: list[int | AppError] = []
+    for value in file_ids:
+        try:
+            numbers.append(parse_file_id(value))
+        except AppError as exc:
+            numbers.append(exc)
+    wanted = [n for n in numbers if isinstance(n, int)]
+    found: dict[int, FileRow] = {}
+    for start in range(0, len(wanted), DELETE_SLICE):
+        found.update(await _delete_slice(svc, wanted[start : start + DELETE_SLICE]))
+    outcomes: list[FileRow | AppError] = []
+    for n in numbers:
+        if isinstance(n, AppError):
+            outcomes.append(n)
+        elif n in found:
+            outcomes.append(found[n])
+        else:
+            outcomes.append(NotFound(f"No file with id {n}."))
+    return outcomes
+
+
+async def delete_all_files(svc: Services) -> int:
+    deleted = 0
+    while True:
+        async with svc.session() as session:
+            page = await db_files.list_files(session, limit=DELETE_SLICE)
+        if not page:
+            return deleted
+        deleted += len(await _delete_slice(svc, [row.id for row in page if row.id is not None]))
+
+
+async def _delete_slice(svc: Services, ids: Sequence[int]) -> dict[int, FileRow]:
+    async with svc.session() as session:
+        rows = {
+            row.id: row
+            for row in await db_files.files_by_ids(session, ids=ids)
+            if row.id is not None
+        }
+        await db_files.delete_files(session, ids=list(rows))
+        await session.commit()
+    for key in sorted({row.stored_key for row in rows.values()}):
+        async with svc.blobs.lock(key):
+            async with svc.session() as session:
+                still_used = await db_files.count_references(session, stored_key=key)
+            if not still_used:
+                await anyio.to_thread.run_sync(svc.blobs.discard, key)
+    return rows
+
+
+async def reprocess_file(svc: Services, file_id: str | int) -> FileRow:
+    """Forget a file's results and queue it for recognition again."""
+    number = parse_file_id(file_id)
+    async with svc.session() as session:
+        row = await db_files.get_file(session, file_id=number)
+        if row is None:
+            raise NotFound(f"No file with id {number}.")
+        await delete_predictions(session, file_id=number)
+        row = await db_files.reset_to_pending(session, row=row)
+        await session.commit()
+    return row
+
+
+def check_ids(file_ids: Sequence[object], *, limit: int) -> None:
+    if len(file_ids) > limit:
+        raise InvalidInput(f"At most {limit} ids per request; got {len(file_ids)}.")
+
+
+async def image_of(svc: Services, file_id: str | int) -> tuple[FileRow, Path]:
+    row = await get_file(svc, file_id)
+    path = svc.blobs.path(row.stored_key)
+    if not await anyio.Path(path).exists():
+        raise NotFound(f"The image of file {row.id} is missing from storage.")
+    return row, path
+
+
+async def thumbnail_of(svc: Services, file_id: str | int) -> Path:
+    """The file's thumbnail, made on first request and kept beside the image."""
+    row, source = await image_of(svc, file_id)
+    size = svc.settings.thumbnail_size
+    thumb = svc.blobs.thumbnail_path(row.stored_key, size)
+    if not await anyio.Path(thumb).exists():
+        await anyio.to_thread.run_sync(lambda: make_thumbnail(source, thumb, size=size))
+    return thumb

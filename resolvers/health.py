@@ -1,0 +1,39 @@
+"""Whether the server can do its work: the database and the image folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anyio
+from sqlalchemy import text
+
+from errors import Unavailable
+from services import Services
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Health:
+    database: Check
+    storage: Check
+
+    @property
+    def ok(self) -> bool:
+        return self.database.ok and self.storage.ok
+
+
+async def health(svc: Services) -> Health:
+    try:
+        with anyio.fail_after(5):
+            async with svc.session() as session:
+                await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        database = Check(True, svc.engine.dialect.name)
+    except (Unavailable, TimeoutError) as exc:
+        database = Check(False, str(exc) or "the database did not answer within 5 s")
+    ok, detail = await anyio.to_thread.run_sync(svc.blobs.usable)
+    return Health(database=database, storage=Check(ok, detail))
