@@ -1,0 +1,39 @@
+"""What every GraphQL resolver gets as `info.context`, made fresh per request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.dataloader import DataLoader
+
+from db.predictions import PredictionRow
+from resolvers import files
+from services import Services
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    services: Services
+    # Per request, never shared: a DataLoader caches what it loaded.
+    predictions: DataLoader[int, list[PredictionRow]]
+
+
+def make_context(request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
+    services: Services = request.state.services
+
+    async def load_predictions(file_ids: Sequence[int]) -> list[list[PredictionRow]]:
+        found = await files.predictions(services, file_ids)
+        return [found.get(file_id, []) for file_id in file_ids]
+
+    return Context(
+        request=request,
+        response=response,
+        services=services,
+        predictions=DataLoader(load_fn=load_predictions),
+    )

@@ -1,0 +1,39 @@
+"""Expected failures, as data in mutation payloads rather than top-level errors."""
+
+from __future__ import annotations
+
+import enum
+
+import strawberry
+
+import errors
+
+
+@strawberry.enum(description="What kind of problem a user error reports.")
+class ErrorCode(enum.Enum):
+    NOT_FOUND = errors.NotFound.code
+    EMPTY_FILE = errors.EmptyUpload.code
+    INVALID_IMAGE = errors.InvalidImage.code
+    UNSUPPORTED_TYPE = errors.UnsupportedType.code
+    TOO_LARGE = errors.TooLarge.code
+    TOO_MANY_FILES = errors.TooManyFiles.code
+    INVALID_UPLOAD = errors.InvalidUpload.code
+    INVALID_INPUT = errors.InvalidInput.code
+
+
+@strawberry.type(description="A problem with one input of a mutation; the other inputs went ahead.")
+class UserError:
+    code: ErrorCode
+    message: str = strawberry.field(description="What went wrong, in words for a person.")
+    index: int | None = strawberry.field(
+        default=None, description="The position of the input in the list that was sent."
+    )
+    input: str | None = strawberry.field(
+        default=None, description="The input it concerns: a file name or an id."
+    )
+
+    @classmethod
+    def of(
+        cls, exc: errors.AppError, *, index: int | None = None, input: str | None = None
+    ) -> UserError:
+        return cls(code=ErrorCode(exc.code), message=exc.message, index=index, input=input)

@@ -1,0 +1,246 @@
+"""Files and their predictions: the types, the queries, and the mutations that
+change a file once it is stored."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry import Info
+
+from db import files as db_files
+from db.files import FileRow
+from errors import AppError, NotFound
+from resolvers import files
+from resolvers.ids import encode_cursor, global_id
+from schema.context import Context
+from schema.errors import UserError
+
+FileStatus = strawberry.enum(
+    db_files.FileStatus,
+    name="FileStatus",
+    description="Where a file is in recognition: pending, processing, done or failed.",
+)
+
+
+@strawberry.enum(description="The order of a list of files.")
+class FileOrder(enum.Enum):
+    NEWEST_FIRST = "newest_first"
+    OLDEST_FIRST = "oldest_first"
+
+
+@strawberry.type(description="One guess of what car the photo shows.")
+class Prediction:
+    rank: int = strawberry.field(description="1 for the most confident guess.")
+    label: str = strawberry.field(description='The class name, e.g. "BMW M3 Coupe 2012".')
+    confidence: float = strawberry.field(description="From 0 to 1.")
+    make: str | None
+    model: str | None
+    body_type: str | None
+    year: int | None
+
+
+@strawberry.type(description="An uploaded photo.")
+class File:
+    database_id: int = strawberry.field(description="The integer id the REST routes use.")
+    filename: str = strawberry.field(description="The client's file name, cleaned for display.")
+    mime_type: str = strawberry.field(description="Detected from the content, not the name.")
+    size: int = strawberry.field(description="In bytes.")
+    width: int = strawberry.field(description="In pixels, as displayed (EXIF orientation applied).")
+    height: int = strawberry.field(description="In pixels, as displayed.")
+    sha256: str
+    uploaded_at: datetime
+    status: FileStatus  # type: ignore[valid-type]
+    error: str | None = strawberry.field(description="Why recognition failed, if it did.")
+    processed_at: datetime | None
+
+    @strawberry.field(description="A global id, for `file(id:)` and client caches.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(global_id("File", self.database_id))
+
+    @strawberry.field(description="Where to download the image itself.")
+    def image_url(self) -> str:
+        return f"/files/{self.database_id}/image"
+
+    @strawberry.field(description="A small upright JPEG preview.")
+    def thumbnail_url(self) -> str:
+        return f"/files/{self.database_id}/thumbnail"
+
+    @strawberry.field(description="What the recognizer saw, most confident first.")
+    async def predictions(self, info: Info[Context, None]) -> list[Prediction]:
+        rows = await info.context.predictions.load(self.database_id)
+        return [
+            Prediction(
+                rank=p.rank,
+                label=p.label,
+                confidence=p.confidence,
+                make=p.make,
+                model=p.model,
+                body_type=p.body_type,
+                year=p.year,
+            )
+            for p in rows
+        ]
+
+    @strawberry.field(description="The most confident prediction, if any.")
+    async def top_prediction(self, info: Info[Context, None]) -> Prediction | None:
+        ranked = await self.predictions(info)
+        return ranked[0] if ranked else None
+
+    @classmethod
+    def from_row(cls, row: FileRow) -> File:
+        assert row.id is not None
+        return cls(
+            database_id=row.id,
+            filename=row.filename,
+            mime_type=row.mime_type,
+            size=row.size,
+            width=row.width,
+            height=row.height,
+            sha256=row.sha256,
+            uploaded_at=row.uploaded_at,
+            status=row.status,
+            error=row.error,
+            processed_at=row.processed_at,
+        )
+
+
+@strawberry.type
+class FileEdge:
+    cursor: str
+    node: File
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type(description="A page of files.")
+class FileConnection:
+    edges: list[FileEdge]
+    page_info: PageInfo
+    filter_status: strawberry.Private[db_files.FileStatus | None]
+    filter_search: strawberry.Private[str | None]
+
+    @strawberry.field(description="The files of this page (the edges' nodes).")
+    def nodes(self) -> list[File]:
+        return [edge.node for edge in self.edges]
+
+    @strawberry.field(description="How many files match the filters, on all pages.")
+    async def total_count(self, info: Info[Context, None]) -> int:
+        return await files.count_files(
+            info.context.services, status=self.filter_status, search=self.filter_search
+        )
+
+
+@strawberry.type
+class DeleteFilePayload:
+    deleted_id: strawberry.ID | None = strawberry.field(
+        description="The global id of the file deleted."
+    )
+    errors: list[UserError]
+
+
+@strawberry.type
+class DeleteFilesPayload:
+    deleted_ids: list[strawberry.ID]
+    errors: list[UserError]
+
+
+@strawberry.type
+class ReprocessFilePayload:
+    file: File | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class FileQueries:
+    @strawberry.field(description="Uploaded files, a page at a time (at most 100 per page).")
+    async def files(
+        self,
+        info: Info[Context, None],
+        first: int = 20,
+        after: str | None = None,
+        status: FileStatus | None = None,  # type: ignore[valid-type]
+        search: Annotated[
+            str | None, strawberry.argument(description="Part of the file name, any case.")
+        ] = None,
+        order: FileOrder = FileOrder.NEWEST_FIRST,
+    ) -> FileConnection:
+        page = await files.list_files(
+            info.context.services,
+            first=first,
+            after=after,
+            status=status,
+            search=search,
+            newest_first=order is FileOrder.NEWEST_FIRST,
+        )
+        edges = [
+            FileEdge(cursor=encode_cursor(r.id or 0), node=File.from_row(r)) for r in page.rows
+        ]
+        return FileConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            filter_status=status,
+            filter_search=search,
+        )
+
+    @strawberry.field(
+        description="One file by its global id or database id; null if there is none."
+    )
+    async def file(self, info: Info[Context, None], id: strawberry.ID) -> File | None:
+        try:
+            return File.from_row(await files.get_file(info.context.services, id))
+        except NotFound:
+            return None
+
+
+@strawberry.type
+class FileMutations:
+    @strawberry.mutation(description="Delete a file; its image goes once no other file shares it.")
+    async def delete_file(self, info: Info[Context, None], id: strawberry.ID) -> DeleteFilePayload:
+        try:
+            row = await files.delete_file(info.context.services, id)
+        except NotFound as exc:
+            return DeleteFilePayload(deleted_id=None, errors=[UserError.of(exc, input=id)])
+        return DeleteFilePayload(
+            deleted_id=strawberry.ID(global_id("File", row.id or 0)), errors=[]
+        )
+
+    @strawberry.mutation(description="Delete several files; each id succeeds or fails on its own.")
+    async def delete_files(
+        self, info: Info[Context, None], ids: list[strawberry.ID]
+    ) -> DeleteFilesPayload:
+        services = info.context.services
+        files.check_ids(ids, limit=services.settings.max_batch_ids)
+        deleted: list[strawberry.ID] = []
+        problems: list[UserError] = []
+        for index, (value, outcome) in enumerate(
+            zip(ids, await files.delete_files(services, ids), strict=False)
+        ):
+            if isinstance(outcome, AppError):
+                problems.append(UserError.of(outcome, index=index, input=value))
+            else:
+                deleted.append(strawberry.ID(global_id("File", outcome.id or 0)))
+        return DeleteFilesPayload(deleted_ids=deleted, errors=problems)
+
+    @strawberry.mutation(description="Clear a file's results and mark it pending again.")
+    async def reprocess_file(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> ReprocessFilePayload:
+        try:
+            row = await files.reprocess_file(info.context.services, id)
+        except NotFound as exc:
+            return ReprocessFilePayload(file=None, errors=[UserError.of(exc, input=id)])
+        return ReprocessFilePayload(file=File.from_row(row), errors=[])

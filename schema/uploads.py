@@ -1,0 +1,65 @@
+"""Upload mutations (GraphQL multipart request spec)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import strawberry
+from strawberry import Info
+from strawberry.file_uploads import Upload
+
+from db.files import FileRow
+from errors import InvalidUpload
+from resolvers import uploads
+from resolvers.uploads import IncomingFile
+from schema.context import Context
+from schema.errors import UserError
+from schema.files import File
+
+
+@strawberry.type
+class UploadFilePayload:
+    file: File | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class UploadFilesPayload:
+    files: list[File] = strawberry.field(description="The files stored, in the order sent.")
+    errors: list[UserError] = strawberry.field(description="One entry per file refused.")
+
+
+@strawberry.type
+class UploadMutations:
+    @strawberry.mutation(description="Upload one JPEG or PNG photo.")
+    async def upload_file(self, info: Info[Context, None], file: Upload) -> UploadFilePayload:
+        try:
+            # Starlette hands uploads over as UploadFile, an IncomingFile.
+            row = await uploads.upload_file(info.context.services, cast(IncomingFile, file))
+        except InvalidUpload as exc:
+            return UploadFilePayload(file=None, errors=[UserError.of(exc, input=_name(file))])
+        return UploadFilePayload(file=File.from_row(row), errors=[])
+
+    @strawberry.mutation(
+        description="Upload several photos; each is accepted or refused on its own."
+    )
+    async def upload_files(
+        self, info: Info[Context, None], files: list[Upload]
+    ) -> UploadFilesPayload:
+        try:
+            sent = cast(list[IncomingFile], files)
+            outcomes = await uploads.upload_files(info.context.services, sent)
+        except InvalidUpload as exc:  # the request as a whole: no files, or too many
+            return UploadFilesPayload(files=[], errors=[UserError.of(exc)])
+        stored: list[File] = []
+        problems: list[UserError] = []
+        for index, (upload, outcome) in enumerate(zip(files, outcomes, strict=False)):
+            if isinstance(outcome, FileRow):
+                stored.append(File.from_row(outcome))
+            else:
+                problems.append(UserError.of(outcome, index=index, input=_name(upload)))
+        return UploadFilesPayload(files=stored, errors=problems)
+
+
+def _name(upload: object) -> str | None:
+    return getattr(upload, "filename", None)
