@@ -1,0 +1,13 @@
+"""The REST routes of the original service (REST_COMPAT.md): thin adapters that
+parse HTTP, call a resolver and shape the JSON."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from config import Settings
+from rest import files, health, uploads
+
+
+def routes(settings: Settings) -> list[BaseRoute]:
+    return [*uploads.routes(settings), *files.routes(), *health.routes()]

@@ -1,0 +1,84 @@
+"""File management: /files/ and each file's image and thumbnail."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from resolvers import files
+from rest.shapes import image_metadata
+from services import Services
+
+# The stored bytes came from a stranger: the browser must take them as the type
+# we detected and never run anything inside them.
+_UNTRUSTED_BYTES = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cache-Control": "private, max-age=86400",
+}
+
+
+def _svc(request: Request) -> Services:
+    return request.state.services  # type: ignore[no-any-return]
+
+
+async def list_files(request: Request) -> JSONResponse:
+    svc = _svc(request)
+    rows = await files.all_files(svc)
+    found = await files.predictions(svc, [r.id for r in rows if r.id is not None])
+    return JSONResponse([image_metadata(r, found.get(r.id or 0, [])) for r in rows])
+
+
+async def get_file(request: Request) -> JSONResponse:
+    svc = _svc(request)
+    row = await files.get_file(svc, request.path_params["image_id"])
+    found = await files.predictions(svc, [row.id or 0])
+    return JSONResponse(image_metadata(row, found.get(row.id or 0, [])))
+
+
+async def delete_file(request: Request) -> JSONResponse:
+    row = await files.delete_file(_svc(request), request.path_params["image_id"])
+    return JSONResponse({"message": f"Deleted file {row.id} ({row.filename})."})
+
+
+async def delete_all(request: Request) -> JSONResponse:
+    count = await files.delete_all_files(_svc(request))
+    return JSONResponse({"message": f"Deleted {count} files.", "deleted": count})
+
+
+async def reprocess(request: Request) -> JSONResponse:
+    row = await files.reprocess_file(_svc(request), request.path_params["image_id"])
+    return JSONResponse(image_metadata(row, []))
+
+
+async def image(request: Request) -> FileResponse:
+    row, path = await files.image_of(_svc(request), request.path_params["image_id"])
+    disposition = f"inline; filename*=utf-8''{quote(row.filename)}"
+    return FileResponse(
+        path,
+        media_type=row.mime_type,
+        headers={**_UNTRUSTED_BYTES, "Content-Disposition": disposition},
+    )
+
+
+async def thumbnail(request: Request) -> FileResponse:
+    path = await files.thumbnail_of(_svc(request), request.path_params["image_id"])
+    return FileResponse(path, media_type="image/jpeg", headers=_UNTRUSTED_BYTES)
+
+
+def routes() -> list[BaseRoute]:
+    # Both spellings of each collection route: a redirect would lose a POST body.
+    return [
+        Route("/files", list_files, methods=["GET"]),
+        Route("/files/", list_files, methods=["GET"]),
+        Route("/files", delete_all, methods=["DELETE"]),
+        Route("/files/", delete_all, methods=["DELETE"]),
+        Route("/files/{image_id}", get_file, methods=["GET"]),
+        Route("/files/{image_id}", delete_file, methods=["DELETE"]),
+        Route("/files/{image_id}/reprocess", reprocess, methods=["POST"]),
+        Route("/files/{image_id}/image", image, methods=["GET"]),
+        Route("/files/{image_id}/thumbnail", thumbnail, methods=["GET"]),
+    ]

@@ -1,0 +1,27 @@
+"""GET /health: 200 when the server can do its work, 503 when it cannot."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from resolvers.health import health as check_health
+from services import Services
+
+
+async def health(request: Request) -> JSONResponse:
+    svc: Services = request.state.services
+    report = await check_health(svc)
+    return JSONResponse(
+        {
+            "status": "ok" if report.ok else "unavailable",
+            "database": {"ok": report.database.ok, "detail": report.database.detail},
+            "storage": {"ok": report.storage.ok, "detail": report.storage.detail},
+        },
+        status_code=200 if report.ok else 503,
+    )
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/health", health, methods=["GET"])]
