@@ -1,0 +1,95 @@
+"""Small steps many tests share."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from db.files import FileStatus, get_file
+from db.predictions import PredictionRow
+from services import Services
+from tests import images
+
+
+def upload_jpeg(client: TestClient, name: str = "car.jpg", **kwargs: Any) -> dict[str, Any]:
+    response = client.post("/upload/", files={"file": (name, images.jpeg(**kwargs), "image/jpeg")})
+    assert response.status_code == 200, response.text
+    meta: dict[str, Any] = response.json()["files"][0]
+    return meta
+
+
+def services(client: TestClient) -> Services:
+    app = cast(Starlette, client.app)
+    return cast(Services, app.state.services)
+
+
+def record_predictions(client: TestClient, file_id: int, labels: list[tuple[str, float]]) -> None:
+    """Store recognition results for a file directly in its database, as the
+    recognizer would (recognition itself is tested with the recognizer)."""
+    svc = services(client)
+
+    async def write() -> None:
+        async with svc.session() as session:
+            row = await get_file(session, file_id=file_id)
+            assert row is not None
+            row.status = FileStatus.DONE
+            session.add(row)
+            for rank, (label, confidence) in enumerate(labels, start=1):
+                make, _, rest = label.partition(" ")
+                session.add(
+                    PredictionRow(
+                        file_id=file_id,
+                        rank=rank,
+                        label=label,
+                        confidence=confidence,
+                        make=make,
+                        model=rest or None,
+                    )
+                )
+            await session.commit()
+
+    portal_run(client, write)
+
+
+def portal_run(client: TestClient, func: Any) -> Any:
+    """Run a coroutine function on the app's own event loop (its engine and
+    connections belong to that loop)."""
+    portal = client.portal
+    if portal is None:  # pragma: no cover
+        return asyncio.run(func())
+    return portal.call(func)
+
+
+def gql(client: TestClient, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = client.post("/graphql", json={"query": query, "variables": variables or {}})
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def gql_upload(
+    client: TestClient,
+    query: str,
+    files: dict[str, tuple[str, bytes]],
+    variables: dict[str, Any],
+    mapping: dict[str, list[str]],
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """A request as the GraphQL multipart request spec lays it out: an
+    `operations` field, a `map` field, then the files."""
+    import json
+
+    return client.post(
+        "/graphql",
+        data={
+            "operations": json.dumps({"query": query, "variables": variables}),
+            "map": json.dumps(mapping),
+        },
+        files={
+            key: (name, data, "application/octet-stream") for key, (name, data) in files.items()
+        },
+        headers={"Apollo-Require-Preflight": "true"} if headers is None else headers,
+    )

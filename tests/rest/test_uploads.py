@@ -1,0 +1,229 @@
+"""POST /upload/ and /upload/batch: what is stored, and what is refused."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx2 as httpx
+import pytest
+from starlette.testclient import TestClient
+
+from config import Settings
+from tests import images
+from tests.conftest import stored_images
+
+
+def upload(client: TestClient, name: str, data: bytes, url: str = "/upload/") -> httpx.Response:
+    return client.post(url, files={"file": (name, data, "application/octet-stream")})
+
+
+def test_original_readme_upload_returns_the_compat_shape(client: TestClient) -> None:
+    data = images.jpeg(640, 480)
+    response = client.post("/upload/", files={"file": ("car.jpg", data, "image/jpeg")})
+    assert response.status_code == 200
+    body = response.json()
+    assert isinstance(body["message"], str)
+    [meta] = body["files"]
+    assert meta["filename"] == "car.jpg"
+    assert meta["path"] == f"/files/{meta['id']}/image"
+    assert meta["processed"] is False
+    assert meta["results"] is None
+    assert meta["mime_type"] == "image/jpeg"
+    assert meta["size_bytes"] == len(data)
+    assert meta["upload_date"].endswith("+00:00")
+    assert (meta["width"], meta["height"], meta["status"]) == (640, 480, "pending")
+    assert meta["sha256"] == hashlib.sha256(data).hexdigest()
+    # and the bytes served back are the bytes sent
+    assert client.get(meta["path"]).content == data
+
+
+def test_route_without_trailing_slash_works(client: TestClient) -> None:
+    response = client.post("/upload", files={"file": ("a.png", images.png(), "image/png")})
+    assert response.status_code == 200
+    assert response.json()["files"][0]["mime_type"] == "image/png"
+
+
+def test_two_uploads_with_the_same_name_both_survive(
+    client: TestClient, settings: Settings
+) -> None:
+    first, second = images.jpeg(color=(255, 0, 0)), images.jpeg(color=(0, 0, 255))
+    a = upload(client, "car.jpg", first).json()["files"][0]
+    b = upload(client, "car.jpg", second).json()["files"][0]
+    assert a["id"] != b["id"]
+    assert client.get(a["path"]).content == first
+    assert client.get(b["path"]).content == second
+    # stored under server-made names, never the client's
+    assert len(stored_images(settings)) == 2
+    assert all(p.name != "car.jpg" for p in stored_images(settings))
+
+
+def test_identical_bytes_are_two_files_sharing_one_image(
+    client: TestClient, settings: Settings
+) -> None:
+    data = images.jpeg()
+    a = upload(client, "one.jpg", data).json()["files"][0]
+    b = upload(client, "two.jpg", data).json()["files"][0]
+    assert a["id"] != b["id"]
+    assert len(stored_images(settings)) == 1
+    client.delete(f"/files/{a['id']}")
+    assert client.get(b["path"]).content == data  # still there for the other file
+    client.delete(f"/files/{b['id']}")
+    assert stored_images(settings) == []
+
+
+def test_exif_rotated_photo_reports_its_displayed_size(client: TestClient) -> None:
+    meta = upload(client, "portrait.jpg", images.jpeg(80, 60, orientation=6)).json()["files"][0]
+    assert (meta["width"], meta["height"]) == (60, 80)
+
+
+BAD_FILES = [
+    pytest.param("empty.jpg", b"", 400, "empty", id="zero-byte"),
+    pytest.param(
+        "notes.jpg", b"just some text, not an image\n", 400, "not an image", id="text-renamed-jpg"
+    ),
+    pytest.param("half.jpg", images.truncated_jpeg(), 400, "truncated", id="truncated-jpeg"),
+    pytest.param("broken.png", images.corrupt_png(), 400, "damaged", id="corrupt-png"),
+    pytest.param("bomb.png", images.png_bomb(), 400, "pixels", id="png-decompression-bomb"),
+    pytest.param(
+        "huge.jpg", images.jpeg_with_size(65535, 65535), 400, "pixels", id="jpeg-65535-header"
+    ),
+    pytest.param("poly.png", images.png_zip_polyglot(), 400, "archive", id="png-zip-polyglot"),
+    pytest.param("poly.jpg", images.jpeg_html_polyglot(), 400, "hidden", id="jpeg-html-polyglot"),
+    pytest.param("anim.gif", images.other_format("GIF"), 415, "image/gif", id="gif"),
+    pytest.param("phone.heic", images.heic_header(), 415, "image/heic", id="heic"),
+    pytest.param("logo.svg", images.SVG, 415, "image/svg", id="svg"),
+    pytest.param("drawing.jpg", images.SVG, 415, "image/svg", id="svg-renamed-jpg"),
+    pytest.param(
+        "photo.webp", images.other_format("WEBP"), 415, "image/webp", id="webp-not-allowed"
+    ),
+    pytest.param("photo.bmp", images.jpeg(), 415, "extensions", id="jpeg-named-bmp"),
+    pytest.param("noextension", images.jpeg(), 415, "extensions", id="no-extension"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "status", "words"), BAD_FILES)
+def test_bad_upload_is_refused_clearly_and_nothing_is_stored(
+    client: TestClient, settings: Settings, name: str, data: bytes, status: int, words: str
+) -> None:
+    response = upload(client, name, data)
+    assert response.status_code == status, response.text
+    assert words in response.json()["detail"]
+    assert stored_images(settings) == []
+    assert client.get("/files/").json() == []
+    # and the server keeps serving
+    assert upload(client, "fine.jpg", images.jpeg()).status_code == 200
+
+
+def test_file_over_the_size_limit_is_413_and_not_stored(tmp_path, database_url: str) -> None:
+    settings = Settings(
+        _env_file=None, upload_dir=tmp_path / "up", database_url=database_url, max_file_size_mb=0.05
+    )
+    from server import create_app
+
+    with TestClient(create_app(settings)) as client:
+        big = images.noisy_jpeg(300, 300)  # about 130 KB
+        assert len(big) > settings.max_file_size
+        response = upload(client, "big.jpg", big)
+        assert response.status_code == 413
+        assert "limit" in response.json()["detail"]
+        assert stored_images(settings) == []
+        assert upload(client, "small.jpg", images.jpeg()).status_code == 200
+
+
+def test_missing_file_field_is_400(client: TestClient) -> None:
+    response = client.post("/upload/", data={"other": "x"})
+    assert response.status_code == 400
+    assert "No file" in response.json()["detail"]
+    assert client.post("/upload/").status_code == 400
+
+
+HOSTILE_NAMES = [
+    ("../../etc/passwd.jpg", "passwd.jpg"),
+    ("..\\..\\windows\\car.jpg", "car.jpg"),
+    ("car\x00.php.jpg", "car.php.jpg"),
+    ("photo\u202egpj.exe.jpg", "photogpj.exe.jpg"),
+    ("  spaced \t  out .jpg", "spaced out .jpg"),
+]
+
+
+@pytest.mark.parametrize(("sent", "shown"), HOSTILE_NAMES)
+def test_file_names_are_cleaned_for_display(
+    client: TestClient, settings: Settings, sent: str, shown: str
+) -> None:
+    body, headers = images.multipart("file", sent, images.jpeg())
+    response = client.post("/upload/", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    meta = response.json()["files"][0]
+    assert meta["filename"] == shown
+    # nothing was written outside the upload folder, nor under the client's name
+    assert [p.parent.parent for p in stored_images(settings)] == [settings.upload_dir / "images"]
+
+
+def test_a_long_name_is_bounded_and_keeps_its_extension(client: TestClient) -> None:
+    meta = upload(client, "a" * 3000 + ".jpg", images.jpeg()).json()["files"][0]
+    assert len(meta["filename"]) == 200
+    assert meta["filename"].endswith("aaa.jpg")
+
+
+def test_a_5000_character_name_is_refused_clearly(client: TestClient, settings: Settings) -> None:
+    response = upload(client, "a" * 5000 + ".jpg", images.jpeg())
+    assert response.status_code == 400
+    assert "file name" in response.json()["detail"]
+    assert stored_images(settings) == []
+
+
+def test_batch_keeps_the_good_files_and_names_each_refused_one(client: TestClient) -> None:
+    response = client.post(
+        "/upload/batch",
+        files=[
+            ("files", ("one.jpg", images.jpeg(), "image/jpeg")),
+            ("files", ("fake.jpg", b"hello", "image/jpeg")),
+            ("files", ("two.png", images.png(), "image/png")),
+            ("files", ("anim.gif", images.other_format("GIF"), "image/gif")),
+        ],
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert [f["filename"] for f in body["files"]] == ["one.jpg", "two.png"]
+    assert "fake.jpg" in body["message"]
+    assert "anim.gif" in body["message"]
+    assert {(r["filename"], r["status"]) for r in body["rejected"]} == {
+        ("fake.jpg", 400),
+        ("anim.gif", 415),
+    }
+    assert len(client.get("/files/").json()) == 2
+
+
+def test_batch_with_nothing_acceptable_is_400_listing_why(
+    client: TestClient, settings: Settings
+) -> None:
+    response = client.post(
+        "/upload/batch/",
+        files=[
+            ("files", ("a.jpg", b"", "image/jpeg")),
+            ("files", ("b.jpg", b"text", "image/jpeg")),
+        ],
+    )
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "a.jpg" in detail
+    assert "empty" in detail
+    assert "b.jpg" in detail
+    assert stored_images(settings) == []
+
+
+def test_batch_with_too_many_files_is_refused_whole(tmp_path, database_url: str) -> None:
+    settings = Settings(
+        _env_file=None,
+        upload_dir=tmp_path / "up",
+        database_url=database_url,
+        max_files_per_request=2,
+    )
+    from server import create_app
+
+    with TestClient(create_app(settings)) as client:
+        files = [("files", (f"{i}.jpg", images.jpeg(), "image/jpeg")) for i in range(3)]
+        response = client.post("/upload/batch", files=files)
+        assert response.status_code == 400
+        assert "Too many files" in response.json()["detail"]
+        assert stored_images(settings) == []

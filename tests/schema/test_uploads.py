@@ -1,0 +1,129 @@
+"""GraphQL uploads over the multipart request spec, and their CSRF guard."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from config import Settings
+from tests import images
+from tests.conftest import stored_images
+from tests.helpers import gql_upload
+
+UPLOAD_ONE = "mutation($file: Upload!) { uploadFile(file: $file) { file { databaseId filename mimeType width height status } errors { code message input } } }"
+UPLOAD_MANY = "mutation($files: [Upload!]!) { uploadFiles(files: $files) { files { databaseId filename } errors { code index input message } } }"
+
+
+def test_upload_file_stores_the_image(client: TestClient) -> None:
+    data = images.jpeg(320, 200)
+    response = gql_upload(
+        client, UPLOAD_ONE, {"0": ("car.jpg", data)}, {"file": None}, {"0": ["variables.file"]}
+    )
+    assert response.status_code == 200
+    payload = response.json()["data"]["uploadFile"]
+    assert payload["errors"] == []
+    assert payload["file"] | {"databaseId": 0} == {
+        "databaseId": 0,
+        "filename": "car.jpg",
+        "mimeType": "image/jpeg",
+        "width": 320,
+        "height": 200,
+        "status": "PENDING",
+    }
+    # the same file, seen over REST
+    assert client.get(f"/files/{payload['file']['databaseId']}/image").content == data
+
+
+def test_upload_without_the_csrf_header_is_refused_and_stores_nothing(
+    client: TestClient, settings: Settings
+) -> None:
+    response = gql_upload(
+        client,
+        UPLOAD_ONE,
+        {"0": ("car.jpg", images.jpeg())},
+        {"file": None},
+        {"0": ["variables.file"]},
+        headers={},
+    )
+    assert response.status_code == 400
+    assert "Apollo-Require-Preflight" in response.json()["errors"][0]["message"]
+    assert stored_images(settings) == []
+    # X-Apollo-Operation-Name is the other accepted header
+    ok = gql_upload(
+        client,
+        UPLOAD_ONE,
+        {"0": ("car.jpg", images.jpeg())},
+        {"file": None},
+        {"0": ["variables.file"]},
+        headers={"X-Apollo-Operation-Name": "Upload"},
+    )
+    assert ok.json()["data"]["uploadFile"]["errors"] == []
+
+
+def test_simple_form_posts_are_refused_too(client: TestClient) -> None:
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = client.post(
+            "/graphql",
+            content=b'{"query": "{ files(first: 1) { totalCount } }"}',
+            headers={"content-type": content_type},
+        )
+        assert response.status_code == 400
+
+
+def test_a_bad_file_is_a_typed_user_error(client: TestClient, settings: Settings) -> None:
+    response = gql_upload(
+        client,
+        UPLOAD_ONE,
+        {"0": ("notes.jpg", b"plain text")},
+        {"file": None},
+        {"0": ["variables.file"]},
+    )
+    payload = response.json()["data"]["uploadFile"]
+    assert payload["file"] is None
+    assert payload["errors"] == [
+        {
+            "code": "INVALID_IMAGE",
+            "message": "The file is not an image (JPEG or PNG expected).",
+            "input": "notes.jpg",
+        }
+    ]
+    assert stored_images(settings) == []
+
+
+def test_upload_files_keeps_good_ones_and_reports_each_bad_one(client: TestClient) -> None:
+    files = {
+        "0": ("a.jpg", images.jpeg()),
+        "1": ("b.gif", images.other_format("GIF")),
+        "2": ("c.png", images.png()),
+        "3": ("d.jpg", b""),
+    }
+    response = gql_upload(
+        client,
+        UPLOAD_MANY,
+        files,
+        {"files": [None] * 4},
+        {str(i): [f"variables.files.{i}"] for i in range(4)},
+    )
+    payload = response.json()["data"]["uploadFiles"]
+    assert [f["filename"] for f in payload["files"]] == ["a.jpg", "c.png"]
+    assert [(e["index"], e["input"], e["code"]) for e in payload["errors"]] == [
+        (1, "b.gif", "UNSUPPORTED_TYPE"),
+        (3, "d.jpg", "EMPTY_FILE"),
+    ]
+
+
+def test_upload_files_over_the_count_limit_stores_nothing(
+    client: TestClient, settings: Settings
+) -> None:
+    count = settings.max_files_per_request + 1
+    files = {str(i): (f"{i}.jpg", images.jpeg()) for i in range(count)}
+    response = gql_upload(
+        client,
+        UPLOAD_MANY,
+        files,
+        {"files": [None] * count},
+        {str(i): [f"variables.files.{i}"] for i in range(count)},
+    )
+    payload = response.json()["data"]["uploadFiles"]
+    assert payload["files"] == []
+    assert payload["errors"][0]["code"] == "TOO_MANY_FILES"
+    assert stored_images(settings) == []
