@@ -1,0 +1,1 @@
+"""Benchmarks: numbers printed, never asserted. Run with `scripts/bench`."""

@@ -1,0 +1,97 @@
+"""Timing, a throwaway server process, and the table the benchmarks print."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import httpx2 as httpx
+
+ROOT = Path(__file__).parents[1]
+
+
+@dataclass
+class Figure:
+    name: str
+    unit: str
+    runs: list[float]
+
+    def row(self) -> str:
+        median = statistics.median(self.runs)
+        low, high = min(self.runs), max(self.runs)
+        spread = (high - low) / median * 100 if median else 0.0
+        return f"{self.name:<58} {median:>10.2f} {self.unit:<10} ±{spread / 2:>5.1f}%  (n={len(self.runs)}, {low:.2f}–{high:.2f})"
+
+
+def repeat(runs: int, measure: Callable[[], float]) -> list[float]:
+    measure()  # warm-up, not counted
+    return [measure() for _ in range(runs)]
+
+
+def header() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    libs = ", ".join(
+        f"{name} {version(name)}"
+        for name in ("starlette", "strawberry-graphql", "sqlalchemy", "uvicorn", "pillow")
+    )
+    return (
+        f"machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}\n"
+        f"python {platform.python_version()}; {libs}"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(data_dir: Path, **env: str) -> Iterator[str]:
+    """`uvicorn server:app` in its own process, as deployed, on loopback."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "server:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=data_dir,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "UPLOAD_DIR": str(data_dir / "uploads"), **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the server did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
