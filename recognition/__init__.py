@@ -1,0 +1,1 @@
+"""Recognizing cars in images: one interface, a local and a remote backend."""
