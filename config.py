@@ -8,7 +8,7 @@ starts this server unchanged.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -30,11 +30,12 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",  # an old `.env` may hold keys such as METADATA_FILE
         case_sensitive=False,
+        env_ignore_empty=True,  # `KEY=` in .env means "use the default"
     )
 
     # --- kept from the original service ---
     hf_model: str = "therealcyberlord/stanford-car-vit-patch16"
-    hf_api_token: str | None = None
+    hf_api_token: str | None = Field(default=None, repr=False)
     max_file_size_mb: float = Field(default=10, gt=0)
     upload_dir: Path = Path("uploads")
 
@@ -51,6 +52,22 @@ class Settings(BaseSettings):
     # A stored image with no database row is removed at start-up once it is older
     # than this: younger ones may belong to an upload still in flight elsewhere.
     orphan_grace_seconds: float = Field(default=60, ge=0)
+
+    # --- recognition ---
+    recognizer: Literal["local", "huggingface"] = "local"
+    top_k: int = Field(default=5, ge=1, le=50)
+    preload_model: bool = False  # load the local model at start-up, not on first use
+    infer_batch_size: int = Field(default=8, ge=1, le=256)
+    infer_batch_wait_ms: float = Field(default=10, ge=0, le=1000)
+    infer_concurrency: int = Field(default=4, ge=1, le=64)  # files of one batch in flight
+    torch_threads: int | None = Field(default=None, ge=1)  # default: every core
+    hf_endpoint_url: str | None = None  # a dedicated Inference Endpoint, instead of the API
+    hf_api_base: str = "https://router.huggingface.co"
+    hf_timeout_seconds: float = Field(default=30, gt=0)
+    hf_max_attempts: int = Field(default=5, ge=1, le=20)
+    hf_retry_budget_seconds: float = Field(default=120, gt=0)
+    hf_backoff_seconds: float = Field(default=1, ge=0)
+    hf_max_concurrency: int = Field(default=4, ge=1, le=256)
 
     # --- GraphQL and HTTP ---
     max_json_body_kb: int = Field(default=1024, ge=1)

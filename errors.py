@@ -9,7 +9,9 @@
     │   ├── TooLarge         over the size limit for one file or one request
     │   └── TooManyFiles     more files than one request may carry
     ├── InvalidInput         a malformed argument (cursor, page size, ids)
-    └── Unavailable          a dependency (the database, the image folder) is down
+    ├── Unavailable          a dependency (the database, the image folder) is down
+    │   └── RecognizerUnavailable  the model cannot be loaded; the message says how to fix it
+    └── UpstreamError        the remote recognizer failed, refused, or answered nonsense
 
 Resolvers raise these. GraphQL turns them into typed user errors and REST into
 the status codes of REST_COMPAT.md. Anything else is a bug: it is logged with its
@@ -69,3 +71,11 @@ class InvalidInput(AppError):
     """A malformed argument: a cursor, a page size, a list of ids."""
 
     code = "INVALID_INPUT"
+
+
+class RecognizerUnavailable(Unavailable):
+    code = "RECOGNIZER_UNAVAILABLE"
+
+
+class UpstreamError(AppError):
+    code = "UPSTREAM_ERROR"

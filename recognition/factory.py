@@ -1,0 +1,18 @@
+"""Picking the backend that RECOGNIZER names."""
+
+from __future__ import annotations
+
+from config import Settings
+from recognition.base import Recognizer
+
+
+def create_recognizer(settings: Settings) -> Recognizer:
+    # Imported here: each backend pulls in heavy libraries (torch, aiohttp) that
+    # the other does not need.
+    if settings.recognizer == "huggingface":
+        from recognition.huggingface import HuggingFaceRecognizer
+
+        return HuggingFaceRecognizer(settings)
+    from recognition.local import LocalRecognizer
+
+    return LocalRecognizer(settings)

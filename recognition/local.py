@@ -1,0 +1,175 @@
+"""The local backend: a Hugging Face image-classification model run in-process.
+
+The model loads once, through the transformers Auto classes, from a Hub id or a
+local folder: on first use, or at start-up with PRELOAD_MODEL. Each image is
+decoded and preprocessed in a worker thread (JPEGs at reduced size); requests
+that arrive together are batched; the forward pass runs in one dedicated
+thread, so the event loop keeps serving while the model works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import anyio
+import torch
+from transformers import AutoImageProcessor, AutoModelForImageClassification
+from transformers.utils import logging as hf_logging
+
+from config import Settings
+from errors import AppError, InvalidImage, RecognizerUnavailable
+from recognition.base import Guess, ImageRef, Recognition, RecognizerStatus
+from recognition.batcher import MicroBatcher
+from storage.decode import open_upright_rgb
+
+log = logging.getLogger("cars.recognizer")
+
+# After a failed load, wait this long before trying again: fixing HF_MODEL's
+# folder should not need a restart, but every request must not pay for a retry.
+RETRY_LOAD_AFTER_S = 30.0
+
+
+class LocalRecognizer:
+    backend = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self.model_id = settings.hf_model
+        self._settings = settings
+        self._model: Any = None
+        self._processor: Any = None
+        self._labels: dict[int, str] = {}
+        self._fit = 224
+        self._failure: str | None = None
+        self._failed_at = 0.0
+        self._load_lock = asyncio.Lock()
+        # One thread for the model: batches run one after another, each using
+        # every core through torch's own threads.
+        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._batcher: MicroBatcher[torch.Tensor, tuple[list[Guess], float]] = MicroBatcher(
+            self._run_batch,
+            max_size=settings.infer_batch_size,
+            max_wait=settings.infer_batch_wait_ms / 1000,
+        )
+
+    async def start(self) -> None:
+        if self._settings.preload_model:
+            try:
+                await self._ensure_loaded()
+            except RecognizerUnavailable as exc:
+                log.error("%s", exc.message)  # the server still serves everything else
+
+    async def close(self) -> None:
+        await self._batcher.close()
+        self._model_thread.shutdown(wait=False, cancel_futures=True)
+
+    def status(self) -> RecognizerStatus:
+        if self._model is not None:
+            return RecognizerStatus(True, True, f"{self.model_id} loaded")
+        if self._failure is not None:
+            return RecognizerStatus(False, False, self._unavailable_message())
+        return RecognizerStatus(False, True, f"{self.model_id} loads on first use")
+
+    async def recognize(self, images: Sequence[ImageRef]) -> list[Recognition | AppError]:
+        await self._ensure_loaded()
+        # Each image's expected failures come back as outcomes; only bugs raise.
+        return list(await asyncio.gather(*(self._recognize_one(ref) for ref in images)))
+
+    async def _recognize_one(self, ref: ImageRef) -> Recognition | AppError:
+        started = time.perf_counter()
+        try:
+            pixels = await anyio.to_thread.run_sync(self._preprocess, ref)
+        except (OSError, ValueError) as exc:
+            return InvalidImage(f"The stored image could not be decoded: {exc}")
+        decode_ms = (time.perf_counter() - started) * 1000
+        guesses, model_ms = await self._batcher.submit(pixels)
+        return Recognition(
+            guesses=guesses,
+            model_id=self.model_id,
+            backend=self.backend,
+            elapsed_ms=decode_ms + model_ms,
+        )
+
+    def _preprocess(self, ref: ImageRef) -> torch.Tensor:
+        image = open_upright_rgb(ref.path, fit=self._fit)
+        pixels: torch.Tensor = self._processor(images=[image], return_tensors="pt")["pixel_values"]
+        return pixels
+
+    async def _run_batch(self, batch: list[torch.Tensor]) -> list[tuple[list[Guess], float]]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._model_thread, self._forward, batch)
+
+    def _forward(self, batch: list[torch.Tensor]) -> list[tuple[list[Guess], float]]:
+        started = time.perf_counter()
+        with torch.inference_mode():
+            logits = self._model(pixel_values=torch.cat(batch)).logits
+            top = logits.float().softmax(dim=-1).topk(min(self._settings.top_k, logits.shape[-1]))
+        share_ms = (time.perf_counter() - started) * 1000 / len(batch)
+        scores: list[list[float]] = top.values.tolist()
+        indices: list[list[int]] = top.indices.tolist()
+        return [
+            ([Guess(self._labels[i], p) for p, i in zip(ps, ids, strict=True)], share_ms)
+            for ps, ids in zip(scores, indices, strict=True)
+        ]
+
+    def _loaded(self) -> bool:
+        return self._model is not None
+
+    async def _ensure_loaded(self) -> None:
+        if self._loaded():
+            return
+        async with self._load_lock:
+            if self._loaded():  # another request loaded it while we waited
+                return
+            if (
+                self._failure is not None
+                and time.monotonic() - self._failed_at < RETRY_LOAD_AFTER_S
+            ):
+                raise RecognizerUnavailable(self._unavailable_message())
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self._model_thread, self._load)
+            except Exception as exc:
+                self._failure = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                self._failed_at = time.monotonic()
+                log.error("could not load model %s: %s", self.model_id, self._failure)
+                raise RecognizerUnavailable(self._unavailable_message()) from exc
+            self._failure = None
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        torch.set_num_threads(self._settings.torch_threads or os.cpu_count() or 1)
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        processor = AutoImageProcessor.from_pretrained(self.model_id)  # type: ignore[no-untyped-call]
+        model = AutoModelForImageClassification.from_pretrained(self.model_id)
+        labels = {int(k): str(v) for k, v in (model.config.id2label or {}).items()}
+        if not labels:
+            raise ValueError("the model has no class labels (config.id2label)")
+        self._fit = _input_side(processor)
+        self._processor, self._labels, self._model = processor, labels, model.eval()
+        log.info("loaded %s in %.1f s", self.model_id, time.perf_counter() - started)
+
+    def _unavailable_message(self) -> str:
+        return (
+            f"The recognition model '{self.model_id}' could not be loaded ({self._failure}). "
+            "To fix it, either set HF_MODEL to a local folder holding the model (config.json, "
+            "weights, preprocessor_config.json), or set RECOGNIZER=huggingface with HF_API_TOKEN "
+            "(and HF_ENDPOINT_URL for a dedicated Inference Endpoint)."
+        )
+
+
+def _input_side(processor: Any) -> int:
+    """The side the processor resizes to (224 for ViT-B/16): images are decoded
+    just large enough to cover it."""
+    size = getattr(processor, "size", None)
+    sides = []
+    for key in ("height", "width", "shortest_edge"):
+        value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+        if isinstance(value, int):
+            sides.append(value)
+    return max(sides, default=224)
