@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 from sqlalchemy import exc as sa_exc
@@ -14,9 +15,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config import Settings
 from db.engine import SessionFactory, create_engine, create_session_factory
-from db.files import all_stored_keys
+from db.files import all_stored_keys, release_interrupted
 from db.migrate import migrate
 from errors import Unavailable
+from recognition.base import Recognizer
+from recognition.factory import create_recognizer
 from storage.blobs import BlobStore
 
 log = logging.getLogger("cars")
@@ -28,6 +31,14 @@ class Services:
     engine: AsyncEngine
     sessions: SessionFactory
     blobs: BlobStore
+    recognizer: Recognizer
+    # One recognition of a file at a time (striped by id, like the blob locks).
+    file_locks: list[asyncio.Lock] = field(
+        default_factory=lambda: [asyncio.Lock() for _ in range(64)]
+    )
+
+    def file_lock(self, file_id: int) -> asyncio.Lock:
+        return self.file_locks[file_id % len(self.file_locks)]
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -58,14 +69,23 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             engine=engine,
             sessions=create_session_factory(engine),
             blobs=blobs,
+            recognizer=create_recognizer(settings),
         )
         async with services.session() as session:
             keys = await all_stored_keys(session)
+            released = await release_interrupted(session)
+            await session.commit()
+        if released:
+            log.info("%d file(s) left processing by a crash are pending again", released)
         removed = await anyio.to_thread.run_sync(
             lambda: blobs.sweep(keys, grace_seconds=settings.orphan_grace_seconds)
         )
         if removed:
             log.info("removed %d leftover file(s) from an earlier crash", removed)
-        yield services
+        await services.recognizer.start()
+        try:
+            yield services
+        finally:
+            await services.recognizer.close()
     finally:
         await engine.dispose()

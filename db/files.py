@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel, col, delete, func, select
+from sqlmodel import Field, SQLModel, col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -49,6 +49,10 @@ class FileRow(SQLModel, table=True):
     )
     error: str | None = Field(default=None, sa_type=sa.Text)
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Who produced the current predictions, and how long it took them.
+    model_id: str | None = Field(default=None, max_length=255)
+    backend: str | None = Field(default=None, max_length=32)
+    inference_ms: float | None = None
 
 
 async def insert_file(
@@ -141,6 +145,32 @@ async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
     row.status = FileStatus.PENDING
     row.error = None
     row.processed_at = None
+    row.model_id = None
+    row.backend = None
+    row.inference_ms = None
     session.add(row)
     await session.flush()
     return row
+
+
+async def set_status(
+    session: AsyncSession, *, row: FileRow, status: FileStatus, error: str | None = None
+) -> FileRow:
+    row.status = status
+    row.error = error
+    if status is FileStatus.FAILED:
+        row.processed_at = utcnow()
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def release_interrupted(session: AsyncSession) -> int:
+    """Files left `processing` by a crash go back to `pending`."""
+    query = (
+        update(FileRow)
+        .where(col(FileRow.status) == FileStatus.PROCESSING)
+        .values(status=FileStatus.PENDING)
+    )
+    result = await session.exec(query)
+    return int(result.rowcount or 0)

@@ -12,7 +12,7 @@ from db import files as db_files
 from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow, delete_predictions, predictions_for_files
 from errors import AppError, InvalidInput, NotFound
-from resolvers.ids import decode_cursor, parse_file_id
+from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
 from services import Services
 from storage.thumbnails import make_thumbnail
 
@@ -75,6 +75,15 @@ async def all_files(svc: Services) -> Sequence[FileRow]:
     """Every file, oldest first (the REST listing the original clients read)."""
     async with svc.session() as session:
         return await db_files.list_files(session)
+
+
+async def rows_by_ids(svc: Services, file_ids: Sequence[int]) -> dict[int, FileRow]:
+    wanted = [i for i in file_ids if 1 <= i <= MAX_ID]
+    if not wanted:
+        return {}
+    async with svc.session() as session:
+        rows = await db_files.files_by_ids(session, ids=wanted)
+    return {row.id: row for row in rows if row.id is not None}
 
 
 async def predictions(svc: Services, file_ids: Sequence[int]) -> dict[int, list[PredictionRow]]:

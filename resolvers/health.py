@@ -8,6 +8,7 @@ import anyio
 from sqlalchemy import text
 
 from errors import Unavailable
+from recognition.base import RecognizerStatus
 from services import Services
 
 
@@ -21,9 +22,14 @@ class Check:
 class Health:
     database: Check
     storage: Check
+    recognizer: RecognizerStatus
+    backend: str
+    model_id: str
 
     @property
     def ok(self) -> bool:
+        """Whether the server can store and serve files. A recognizer that cannot
+        load leaves it degraded, not down: uploads and browsing still work."""
         return self.database.ok and self.storage.ok
 
 
@@ -36,4 +42,10 @@ async def health(svc: Services) -> Health:
     except (Unavailable, TimeoutError) as exc:
         database = Check(False, str(exc) or "the database did not answer within 5 s")
     ok, detail = await anyio.to_thread.run_sync(svc.blobs.usable)
-    return Health(database=database, storage=Check(ok, detail))
+    return Health(
+        database=database,
+        storage=Check(ok, detail),
+        recognizer=svc.recognizer.status(),
+        backend=svc.recognizer.backend,
+        model_id=svc.recognizer.model_id,
+    )

@@ -1,0 +1,124 @@
+"""Recognizing stored files: the status moves pending → processing → done or
+failed, and the predictions are stored with who made them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from db import files as db_files
+from db.files import FileRow, FileStatus
+from db.predictions import PredictionRow, known_predictions, replace_predictions
+from db.types import utcnow
+from errors import AppError, RecognizerUnavailable, UpstreamError
+from recognition.base import Guess, ImageRef, Recognition
+from recognition.labels import parse_label
+from resolvers.files import check_ids, get_file
+from services import Services
+
+log = logging.getLogger("cars.inference")
+
+
+async def infer_file(svc: Services, file_id: str | int) -> FileRow:
+    """Recognize one file. Raises NotFound, RecognizerUnavailable (the file stays
+    pending) or UpstreamError (the file is marked failed, with the reason)."""
+    row = await get_file(svc, file_id)
+    assert row.id is not None
+    async with svc.file_lock(row.id):
+        row = await get_file(svc, row.id)  # as it is now, after any recognition we waited for
+        if row.status is FileStatus.DONE and row.model_id == svc.recognizer.model_id:
+            return row  # already this model's results
+        known = await _known(svc, row)
+        if known is not None:
+            return await _store(svc, row, known)
+        await _set(svc, row, FileStatus.PROCESSING)
+        ref = ImageRef(svc.blobs.path(row.stored_key), row.mime_type)
+        try:
+            [outcome] = await svc.recognizer.recognize([ref])
+        except RecognizerUnavailable:
+            await _set(svc, row, FileStatus.PENDING)  # nothing is lost: it can be tried again
+            raise
+        except BaseException as exc:
+            # A bug, or the request was cancelled: never leave the file `processing`.
+            await asyncio.shield(_set(svc, row, FileStatus.FAILED, "Recognition was interrupted."))
+            if isinstance(exc, Exception):
+                log.exception("recognition of file %s failed", row.id)
+            raise
+        if isinstance(outcome, AppError):
+            await _set(svc, row, FileStatus.FAILED, outcome.message)
+            raise outcome if isinstance(outcome, UpstreamError) else UpstreamError(outcome.message)
+        return await _store(svc, row, outcome)
+
+
+async def infer_files(svc: Services, file_ids: Sequence[str | int]) -> list[FileRow | AppError]:
+    """Recognize several files, a few at a time; one outcome per id, in order.
+    Files in flight together are batched by the local model."""
+    check_ids(file_ids, limit=svc.settings.max_batch_ids)
+    slots = asyncio.Semaphore(svc.settings.infer_concurrency)
+
+    async def one(file_id: str | int) -> FileRow | AppError:
+        async with slots:
+            try:
+                return await infer_file(svc, file_id)
+            except AppError as exc:
+                return exc
+
+    return list(await asyncio.gather(*(one(i) for i in file_ids)))
+
+
+async def _known(svc: Services, row: FileRow) -> Recognition | None:
+    """What the current model already said about these bytes (the same sha256,
+    in any file), ready to store again; None when it never saw them."""
+    started = time.perf_counter()
+    model_id = svc.recognizer.model_id
+    async with svc.session() as session:
+        known = await known_predictions(session, sha256=row.sha256, model_id=model_id)
+    if not known:
+        return None
+    return Recognition(
+        guesses=[Guess(p.label, p.confidence) for p in known],
+        model_id=model_id,
+        backend=svc.recognizer.backend,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileRow:
+    predictions = []
+    for guess in recognition.guesses:
+        parts = parse_label(guess.label)
+        predictions.append(
+            PredictionRow(
+                file_id=row.id or 0,
+                rank=0,
+                label=guess.label,
+                confidence=guess.score,
+                make=parts.make,
+                model=parts.model,
+                body_type=parts.body_type,
+                year=parts.year,
+            )
+        )
+    async with svc.session() as session:
+        await replace_predictions(session, file_id=row.id or 0, predictions=predictions)
+        _mark_done(row, recognition.model_id, recognition.backend, recognition.elapsed_ms)
+        session.add(row)
+        await session.commit()
+    return row
+
+
+def _mark_done(row: FileRow, model_id: str, backend: str, elapsed_ms: float) -> None:
+    row.status = FileStatus.DONE
+    row.error = None
+    row.processed_at = utcnow()
+    row.model_id = model_id
+    row.backend = backend
+    row.inference_ms = round(elapsed_ms, 2)
+
+
+async def _set(svc: Services, row: FileRow, status: FileStatus, error: str | None = None) -> None:
+    async with svc.session() as session:
+        await db_files.set_status(session, row=row, status=status, error=error)
+        await session.commit()
