@@ -6,8 +6,13 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from config import Settings
-from rest import files, health, uploads
+from rest import files, health, inference, uploads
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
-    return [*uploads.routes(settings), *files.routes(), *health.routes()]
+    return [
+        *uploads.routes(settings),
+        *inference.routes(settings),
+        *files.routes(),
+        *health.routes(),
+    ]

@@ -22,6 +22,7 @@ STATUS = {
     errors.InvalidUpload: 400,
     errors.InvalidInput: 400,
     errors.Unavailable: 503,
+    errors.UpstreamError: 502,
 }
 
 

@@ -13,11 +13,25 @@ from services import Services
 async def health(request: Request) -> JSONResponse:
     svc: Services = request.state.services
     report = await check_health(svc)
+    recognizer = report.recognizer
+    if not report.ok:
+        status = "unavailable"
+    elif not recognizer.available:
+        status = "degraded"
+    else:
+        status = "ok"
     return JSONResponse(
         {
-            "status": "ok" if report.ok else "unavailable",
+            "status": status,
             "database": {"ok": report.database.ok, "detail": report.database.detail},
             "storage": {"ok": report.storage.ok, "detail": report.storage.detail},
+            "recognizer": {
+                "ok": recognizer.available,
+                "ready": recognizer.ready,
+                "backend": report.backend,
+                "model": report.model_id,
+                "detail": recognizer.detail,
+            },
         },
         status_code=200 if report.ok else 503,
     )

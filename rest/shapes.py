@@ -39,4 +39,19 @@ def image_metadata(row: FileRow, predictions: Sequence[PredictionRow]) -> dict[s
         "sha256": row.sha256,
         "thumbnail_url": f"/files/{row.id}/thumbnail",
         "processed_at": row.processed_at.isoformat() if row.processed_at else None,
+        "model_id": row.model_id,
+        "backend": row.backend,
+        "inference_ms": row.inference_ms,
+    }
+
+
+def inference_response(row: FileRow, predictions: Sequence[PredictionRow]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "filename": row.filename,
+        "predictions": [prediction(p) for p in predictions],
+        "status": row.status.value,
+        "model_id": row.model_id,
+        "backend": row.backend,
+        "inference_ms": row.inference_ms,
     }

@@ -9,10 +9,11 @@ from strawberry.tools import merge_types
 
 from errors import AppError
 from schema.files import FileMutations, FileQueries
+from schema.inference import InferenceMutations
 from schema.uploads import UploadMutations
 
 Query = merge_types("Query", (FileQueries,))
-Mutation = merge_types("Mutation", (UploadMutations, FileMutations))
+Mutation = merge_types("Mutation", (UploadMutations, InferenceMutations, FileMutations))
 
 
 def _is_unexpected(error: GraphQLError) -> bool:

@@ -19,6 +19,8 @@ class ErrorCode(enum.Enum):
     TOO_MANY_FILES = errors.TooManyFiles.code
     INVALID_UPLOAD = errors.InvalidUpload.code
     INVALID_INPUT = errors.InvalidInput.code
+    RECOGNIZER_UNAVAILABLE = errors.RecognizerUnavailable.code
+    UPSTREAM_ERROR = errors.UpstreamError.code
 
 
 @strawberry.type(description="A problem with one input of a mutation; the other inputs went ahead.")

@@ -55,6 +55,13 @@ class File:
     status: FileStatus  # type: ignore[valid-type]
     error: str | None = strawberry.field(description="Why recognition failed, if it did.")
     processed_at: datetime | None
+    model_id: str | None = strawberry.field(description="The model that made the predictions.")
+    recognizer: str | None = strawberry.field(
+        description="The backend that ran it: `local` or `huggingface`."
+    )
+    inference_ms: float | None = strawberry.field(
+        description="How long recognizing this file took, in milliseconds."
+    )
 
     @strawberry.field(description="A global id, for `file(id:)` and client caches.")
     def id(self) -> strawberry.ID:
@@ -104,6 +111,9 @@ class File:
             status=row.status,
             error=row.error,
             processed_at=row.processed_at,
+            model_id=row.model_id,
+            recognizer=row.backend,
+            inference_ms=row.inference_ms,
         )
 
 

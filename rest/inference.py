@@ -1,0 +1,68 @@
+"""POST /inference/{image_id} and /inference/batch."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from config import Settings
+from errors import AppError, InvalidInput
+from middleware.body_limit import BodyLimit
+from resolvers import files, inference
+from rest.shapes import inference_response
+from services import Services
+
+
+async def infer(request: Request) -> JSONResponse:
+    svc: Services = request.state.services
+    row = await inference.infer_file(svc, request.path_params["image_id"])
+    found = await files.predictions(svc, [row.id or 0])
+    return JSONResponse(inference_response(row, found.get(row.id or 0, [])))
+
+
+async def infer_batch(request: Request) -> JSONResponse:
+    svc: Services = request.state.services
+    try:
+        ids = json.loads(await request.body())
+    except ValueError:
+        ids = None
+    # bool is an int in Python, but never an id
+    if not isinstance(ids, list) or not ids or not all(type(i) is int for i in ids):
+        raise InvalidInput("The body must be a non-empty JSON list of file ids, e.g. [1, 2, 3].")
+    outcomes = await inference.infer_files(svc, ids)
+    done = [o.id for o in outcomes if not isinstance(o, AppError) and o.id is not None]
+    found = await files.predictions(svc, done)
+    # Files that failed still have a name and a status worth showing.
+    failed = await files.rows_by_ids(
+        svc, [i for i, o in zip(ids, outcomes, strict=True) if isinstance(o, AppError)]
+    )
+    answer = []
+    for file_id, outcome in zip(ids, outcomes, strict=True):
+        if isinstance(outcome, AppError):
+            row = failed.get(file_id)
+            answer.append(
+                {
+                    "id": file_id,
+                    "filename": row.filename if row else None,
+                    "predictions": [],
+                    "error": outcome.message,
+                    "status": row.status.value if row else None,
+                }
+            )
+        else:
+            answer.append(inference_response(outcome, found.get(outcome.id or 0, [])))
+    return JSONResponse(answer)
+
+
+def routes(settings: Settings) -> list[BaseRoute]:
+    small = [Middleware(BodyLimit, max_bytes=settings.max_json_body_kb * 1024)]
+    # /batch first: otherwise "batch" would be taken for an image id.
+    return [
+        Route("/inference/batch", infer_batch, methods=["POST"], middleware=small),
+        Route("/inference/batch/", infer_batch, methods=["POST"], middleware=small),
+        Route("/inference/{image_id}", infer, methods=["POST"], middleware=small),
+    ]
