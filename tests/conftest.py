@@ -4,11 +4,17 @@ parameter runs each database test on both)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
+
+# Nothing in the tests may reach the network. Set before transformers and
+# huggingface_hub are imported: they read it once.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -17,9 +23,7 @@ from starlette.testclient import TestClient
 
 from config import Settings
 from server import create_app
-
-# Nothing in the tests may reach the network.
-os.environ["HF_HUB_OFFLINE"] = "1"
+from tests.fake_hf import FakeHuggingFace
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -56,12 +60,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(
-        _env_file=None,  # tests never read a developer's .env
-        upload_dir=tmp_path / "uploads",
-        database_url=database_url,
-    )
+def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
+    """Settings for this test's own folder and database, with overrides."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"upload_dir": tmp_path / "uploads", "database_url": database_url}
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # tests never read a developer's .env
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
 
 
 @pytest.fixture
@@ -74,3 +86,60 @@ def stored_images(settings: Settings) -> list[Path]:
     """Every image file on disk, and anything left in tmp/."""
     root = settings.upload_dir
     return sorted(p for p in [*root.glob("images/*/*"), *root.glob("tmp/*")] if p.is_file())
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real ViT image classifier, two layers and random weights, with the 196
+    Stanford Cars labels, saved as a Hub model is: the local recognizer loads it
+    through the same code path as a Hub id."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessorPil
+
+    labels = (
+        (Path(__file__).parents[1] / "tests" / "stanford_cars_classes.txt").read_text().splitlines()
+    )
+    assert len(labels) == 196
+    config = ViTConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=224,
+        patch_size=16,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+    torch.manual_seed(7)
+    model = ViTForImageClassification(config)
+    with torch.no_grad():  # spread the logits, so the top-k has a clear order
+        classifier = model.classifier
+        assert isinstance(classifier, torch.nn.Linear)
+        classifier.weight.normal_(0, 1.0)
+    folder = tmp_path_factory.mktemp("tiny-vit")
+    model.save_pretrained(folder)
+    ViTImageProcessorPil(size={"height": 224, "width": 224}).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def fake_hf() -> Iterator[FakeHuggingFace]:
+    server = FakeHuggingFace()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hf_settings(make_settings: Callable[..., Settings], fake_hf: FakeHuggingFace) -> Settings:
+    """The remote recognizer pointed at the fake server, with short timeouts."""
+    return make_settings(
+        recognizer="huggingface",
+        hf_api_base=fake_hf.url,
+        hf_api_token="hf_test_token",
+        hf_model="therealcyberlord/stanford-car-vit-patch16",
+        hf_timeout_seconds=1,
+        hf_backoff_seconds=0.01,
+        hf_retry_budget_seconds=10,
+        hf_max_attempts=4,
+    )

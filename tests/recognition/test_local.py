@@ -1,0 +1,233 @@
+"""The local recognizer, driven through the real operations over HTTP."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+from transformers import pipeline
+
+from config import Settings
+from db.files import FileStatus, get_file
+from server import create_app
+from tests import images
+from tests.helpers import gql, portal_run, services, upload_jpeg
+
+
+@pytest.fixture
+def local_settings(make_settings: Callable[..., Settings], tiny_model: Path) -> Settings:
+    return make_settings(hf_model=str(tiny_model))
+
+
+def upload(client: TestClient, name: str, data: bytes) -> int:
+    response = client.post("/upload/", files={"file": (name, data, "application/octet-stream")})
+    assert response.status_code == 200, response.text
+    return int(response.json()["files"][0]["id"])
+
+
+def test_inference_over_rest_returns_ranked_structured_predictions(
+    local_settings: Settings, tiny_model: Path
+) -> None:
+    with TestClient(create_app(local_settings)) as client:
+        meta = upload_jpeg(client, width=640, height=480)
+        response = client.post(f"/inference/{meta['id']}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["id"], body["filename"]) == (meta["id"], "car.jpg")
+        predictions = body["predictions"]
+        assert len(predictions) == local_settings.top_k
+        confidences = [p["confidence"] for p in predictions]
+        assert confidences == sorted(confidences, reverse=True)
+        assert all(0 <= c <= 1 for c in confidences)
+        for p in predictions:  # every label is a Stanford Cars class: all parts known
+            assert p["make"]
+            assert p["model"]
+            assert p["year"]
+            assert p["label"].startswith(p["make"])
+            assert p["label"].endswith(str(p["year"]))
+        assert (body["status"], body["backend"], body["model_id"]) == (
+            "done",
+            "local",
+            str(tiny_model),
+        )
+        assert body["inference_ms"] > 0
+        stored = client.get(f"/files/{meta['id']}").json()
+        assert stored["processed"] is True
+        assert stored["status"] == "done"
+        assert stored["results"] == predictions
+
+
+def test_infer_file_over_graphql(local_settings: Settings) -> None:
+    with TestClient(create_app(local_settings)) as client:
+        file_id = upload(client, "a.png", images.png(300, 200))
+        result = gql(
+            client,
+            "mutation($id: ID!) { inferFile(id: $id) { file { status modelId recognizer inferenceMs "
+            "topPrediction { label make model bodyType year confidence } predictions { rank } } errors { code } } }",
+            {"id": str(file_id)},
+        )["data"]["inferFile"]
+        assert result["errors"] == []
+        file = result["file"]
+        assert (file["status"], file["recognizer"]) == ("DONE", "local")
+        assert [p["rank"] for p in file["predictions"]] == [1, 2, 3, 4, 5]
+        assert file["topPrediction"]["make"]
+        assert file["topPrediction"]["year"]
+        missing = gql(
+            client, 'mutation { inferFile(id: "424242") { file { id } errors { code } } }'
+        )
+        assert missing["data"]["inferFile"] == {"file": None, "errors": [{"code": "NOT_FOUND"}]}
+
+
+AGREEING_IMAGES = {
+    "rgba.png": images.png(300, 200),
+    "small.jpg": images.jpeg(300, 200),
+    "rotated.jpg": images.jpeg(320, 200, orientation=6),
+    "grey.png": images.png(180, 240, mode="L"),
+}
+
+
+def test_top_k_agrees_with_the_transformers_pipeline(
+    local_settings: Settings, tiny_model: Path, tmp_path: Path
+) -> None:
+    reference = pipeline("image-classification", model=str(tiny_model))
+    with TestClient(create_app(local_settings)) as client:
+        for name, data in AGREEING_IMAGES.items():
+            file_id = upload(client, name, data)
+            ours = client.post(f"/inference/{file_id}").json()["predictions"]
+            (tmp_path / name).write_bytes(data)
+            theirs = reference(str(tmp_path / name), top_k=5)
+            assert [p["label"] for p in ours] == [t["label"] for t in theirs], name
+            for p, t in zip(ours, theirs, strict=True):
+                assert p["confidence"] == pytest.approx(t["score"], abs=1e-4), name
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_size_and_still_agrees(
+    local_settings: Settings, tiny_model: Path, tmp_path: Path
+) -> None:
+    data = images.jpeg(4000, 3000)
+    with Image.open(io.BytesIO(data)) as img:  # draft really does shrink this one
+        img.draft("RGB", (224, 224))
+        assert img.size == (500, 375)
+    reference = pipeline("image-classification", model=str(tiny_model))
+    with TestClient(create_app(local_settings)) as client:
+        ours = client.post(f"/inference/{upload(client, 'big.jpg', data)}").json()["predictions"]
+    (tmp_path / "big.jpg").write_bytes(data)
+    theirs = reference(str(tmp_path / "big.jpg"), top_k=5)
+    assert ours[0]["label"] == theirs[0]["label"]
+    assert ours[0]["confidence"] == pytest.approx(theirs[0]["score"], abs=0.02)
+
+
+@pytest.mark.parametrize(
+    "model", ["not-a-model-folder", "therealcyberlord/stanford-car-vit-patch16"]
+)
+def test_a_model_that_cannot_load_leaves_the_server_serving(
+    make_settings: Callable[..., Settings], tmp_path: Path, model: str
+) -> None:
+    if model == "not-a-model-folder":
+        (tmp_path / model).mkdir()
+        (tmp_path / model / "config.json").write_text("{not json")
+        model = str(tmp_path / model)
+    with TestClient(create_app(make_settings(hf_model=model))) as client:
+        file_id = upload(client, "car.jpg", images.jpeg())
+        response = client.post(f"/inference/{file_id}")
+        assert response.status_code == 503
+        detail = response.json()["detail"]
+        assert model in detail
+        assert "HF_MODEL" in detail
+        assert "RECOGNIZER=huggingface" in detail
+        assert client.get(f"/files/{file_id}").json()["status"] == "pending"  # nothing lost
+        health = client.get("/health")
+        assert health.status_code == 200
+        assert health.json()["status"] == "degraded"
+        assert health.json()["recognizer"]["ok"] is False
+        assert model in health.json()["recognizer"]["detail"]
+        result = gql(
+            client,
+            "mutation($id: ID!) { inferFile(id: $id) { errors { code message } } }",
+            {"id": str(file_id)},
+        )
+        [error] = result["data"]["inferFile"]["errors"]
+        assert error["code"] == "RECOGNIZER_UNAVAILABLE"
+        assert "HF_MODEL" in error["message"]
+        # everything else still works
+        assert upload(client, "other.jpg", images.jpeg(color=(1, 2, 3))) > file_id
+        assert len(client.get("/files/").json()) == 2
+
+
+def test_preload_loads_the_model_at_start_up(local_settings: Settings, tmp_path: Path) -> None:
+    lazy = TestClient(create_app(local_settings))
+    with lazy as client:
+        assert client.get("/health").json()["recognizer"]["ready"] is False
+    preloaded = local_settings.model_copy(
+        update={"preload_model": True, "upload_dir": tmp_path / "other"}
+    )
+    with TestClient(create_app(preloaded)) as client:
+        assert client.get("/health").json()["recognizer"]["ready"] is True
+
+
+def test_reprocess_clears_results_and_inference_runs_again(local_settings: Settings) -> None:
+    with TestClient(create_app(local_settings)) as client:
+        file_id = upload(client, "car.jpg", images.jpeg())
+        first = client.post(f"/inference/{file_id}").json()["predictions"]
+        reset = client.post(f"/files/{file_id}/reprocess").json()
+        assert (reset["status"], reset["processed"], reset["results"]) == ("pending", False, None)
+        again = client.post(f"/inference/{file_id}").json()["predictions"]
+        assert again == first
+
+
+def test_a_file_left_processing_by_a_crash_is_pending_after_restart(
+    local_settings: Settings,
+) -> None:
+    with TestClient(create_app(local_settings)) as client:
+        file_id = upload(client, "car.jpg", images.jpeg())
+        svc = services(client)
+
+        async def interrupt() -> None:
+            async with svc.session() as session:
+                row = await get_file(session, file_id=file_id)
+                assert row is not None
+                row.status = FileStatus.PROCESSING
+                session.add(row)
+                await session.commit()
+
+        portal_run(client, interrupt)
+        assert client.get(f"/files/{file_id}").json()["status"] == "processing"
+    with TestClient(create_app(local_settings)) as client:
+        assert client.get(f"/files/{file_id}").json()["status"] == "pending"
+        assert client.post(f"/inference/{file_id}").status_code == 200
+
+
+def test_batch_inference_gives_an_outcome_per_id_in_order(local_settings: Settings) -> None:
+    with TestClient(create_app(local_settings)) as client:
+        a = upload(client, "a.jpg", images.jpeg(color=(200, 0, 0)))
+        b = upload(client, "b.png", images.png())
+        response = client.post("/inference/batch", json=[b, 999, a])
+        assert response.status_code == 200
+        body = response.json()
+        assert [item["id"] for item in body] == [b, 999, a]
+        assert len(body[0]["predictions"]) == 5
+        assert len(body[2]["predictions"]) == 5
+        assert body[1]["predictions"] == []
+        assert "999" in body[1]["error"]
+        result = gql(
+            client,
+            "mutation($ids: [ID!]!) { inferFiles(ids: $ids) { files { databaseId status } errors { index code } } }",
+            {"ids": [str(a), "nope", str(b)]},
+        )["data"]["inferFiles"]
+        assert [f["databaseId"] for f in result["files"]] == [a, b]
+        assert result["errors"] == [{"index": 1, "code": "NOT_FOUND"}]
+
+
+@pytest.mark.parametrize(
+    "body", [b"{}", b"[]", b'["1"]', b"[true]", b"[1.5]", b"not json", b"[" + b"1," * 5000 + b"1]"]
+)
+def test_batch_inference_refuses_malformed_bodies(client: TestClient, body: bytes) -> None:
+    response = client.post(
+        "/inference/batch", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"]
