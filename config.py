@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     hf_backoff_seconds: float = Field(default=1, ge=0)
     hf_max_concurrency: int = Field(default=4, ge=1, le=256)
 
+    # --- statistics and report ---
+    low_confidence_threshold: float = Field(default=0.5, ge=0, le=1)
+    report_page_size: int = Field(default=50, ge=1, le=500)
+
     # --- GraphQL and HTTP ---
     max_json_body_kb: int = Field(default=1024, ge=1)
     max_batch_ids: int = Field(default=100, ge=1)

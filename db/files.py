@@ -12,6 +12,7 @@ from sqlmodel import Field, SQLModel, col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from db.predictions import PredictionRow
 from db.types import UTCDateTime, utcnow
 
 
@@ -87,12 +88,23 @@ async def get_file(session: AsyncSession, *, file_id: int) -> FileRow | None:
 _Query = TypeVar("_Query", SelectOfScalar[FileRow], SelectOfScalar[int])
 
 
-def _filtered(query: _Query, status: FileStatus | None, search: str | None) -> _Query:
+def _filtered(
+    query: _Query, status: FileStatus | None, search: str | None, make: str | None = None
+) -> _Query:
     if status is not None:
         query = query.where(col(FileRow.status) == status)
     if search:
         escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(col(FileRow.filename).ilike(f"%{escaped}%", escape="\\"))
+    if make:
+        # The file's best guess is of this make (any case).
+        top1 = (
+            select(PredictionRow.id)
+            .where(col(PredictionRow.file_id) == col(FileRow.id))
+            .where(col(PredictionRow.rank) == 1)
+            .where(func.lower(col(PredictionRow.make)) == make.lower())
+        )
+        query = query.where(top1.exists())
     return query
 
 
@@ -101,26 +113,35 @@ async def list_files(
     *,
     status: FileStatus | None = None,
     search: str | None = None,
+    make: str | None = None,
     newest_first: bool = False,
     after_id: int | None = None,
+    offset: int = 0,
     limit: int | None = None,
 ) -> Sequence[FileRow]:
-    """Files in upload order (ids grow with time), paged by keyset on the id."""
-    query = _filtered(select(FileRow), status, search)
+    """Files in upload order (ids grow with time), paged by keyset on the id
+    (`after_id`) or, for numbered pages, by `offset`."""
+    query = _filtered(select(FileRow), status, search, make)
     if after_id is not None:
         query = query.where(
             col(FileRow.id) < after_id if newest_first else col(FileRow.id) > after_id
         )
     query = query.order_by(col(FileRow.id).desc() if newest_first else col(FileRow.id))
+    if offset:
+        query = query.offset(offset)
     if limit is not None:
         query = query.limit(limit)
     return (await session.exec(query)).all()
 
 
 async def count_files(
-    session: AsyncSession, *, status: FileStatus | None = None, search: str | None = None
+    session: AsyncSession,
+    *,
+    status: FileStatus | None = None,
+    search: str | None = None,
+    make: str | None = None,
 ) -> int:
-    query = _filtered(select(func.count()).select_from(FileRow), status, search)
+    query = _filtered(select(func.count()).select_from(FileRow), status, search, make)
     return (await session.exec(query)).one()
 
 

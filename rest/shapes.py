@@ -8,6 +8,7 @@ from typing import Any
 
 from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow
+from resolvers.stats import Stats
 
 
 def prediction(row: PredictionRow) -> dict[str, Any]:
@@ -54,4 +55,24 @@ def inference_response(row: FileRow, predictions: Sequence[PredictionRow]) -> di
         "model_id": row.model_id,
         "backend": row.backend,
         "inference_ms": row.inference_ms,
+    }
+
+
+def stats(s: Stats) -> dict[str, Any]:
+    return {
+        "total_files": s.total_files,
+        "processed_files": s.processed_files,
+        "unprocessed_files": s.total_files - s.processed_files,
+        "top_brands": [{"label": label, "count": n} for label, n in s.top_labels],
+        "by_status": {status.value: n for status, n in s.by_status.items()},
+        "top_makes": [{"make": make, "count": n} for make, n in s.top_makes],
+        "top_models": [
+            {"make": make, "model": model, "count": n} for make, model, n in s.top_models
+        ],
+        "confidence_histogram": [
+            {"low": b.low, "high": b.high, "count": b.count} for b in s.confidence
+        ],
+        "low_confidence": {"threshold": s.low_confidence_threshold, "count": s.low_confidence},
+        "failures": [{"reason": reason, "count": n} for reason, n in s.failures],
+        "mean_inference_ms": s.mean_inference_ms,
     }

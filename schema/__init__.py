@@ -10,9 +10,10 @@ from strawberry.tools import merge_types
 from errors import AppError
 from schema.files import FileMutations, FileQueries
 from schema.inference import InferenceMutations
+from schema.stats import StatsQueries
 from schema.uploads import UploadMutations
 
-Query = merge_types("Query", (FileQueries,))
+Query = merge_types("Query", (FileQueries, StatsQueries))
 Mutation = merge_types("Mutation", (UploadMutations, InferenceMutations, FileMutations))
 
 
