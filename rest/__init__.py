@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from config import Settings
-from rest import files, health, inference, uploads
+from rest import docs, files, health, inference, uploads, visualization
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
@@ -15,4 +15,6 @@ def routes(settings: Settings) -> list[BaseRoute]:
         *inference.routes(settings),
         *files.routes(),
         *health.routes(),
+        *docs.routes(),
+        *visualization.routes(),
     ]
