@@ -114,7 +114,7 @@ def main() -> None:
                 repeat(runs, lambda: disk_write(folder / "disk", data, 20)),
             )
         )
-        with server(folder) as url, httpx.Client(base_url=url, timeout=60) as client:
+        with server(folder) as live, httpx.Client(base_url=live.url, timeout=60) as client:
             rest = repeat(runs, lambda: rest_uploads(client, data, 20))
             figures.append(Figure("REST POST /upload/, 1 MB JPEG, one client", "uploads/s", rest))
             figures.append(
@@ -133,8 +133,8 @@ def main() -> None:
             grow(database_url, to=size, have=have)
             have = size
             with (
-                server(folder, DATABASE_URL=database_url) as url,
-                httpx.Client(base_url=url, timeout=120) as client,
+                server(folder, DATABASE_URL=database_url) as live,
+                httpx.Client(base_url=live.url, timeout=120) as client,
             ):
                 figures += scale_figures(client, size, runs)
             print("\n".join(f.row() for f in figures[-2:]), file=sys.stderr)

@@ -63,9 +63,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    pid: int
+
+    def peak_rss_mb(self) -> float:
+        """The process's peak resident memory so far (VmHWM), in MB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM")
+
+
 @contextmanager
-def server(data_dir: Path, **env: str) -> Iterator[str]:
-    """`uvicorn server:app` in its own process, as deployed, on loopback."""
+def server(data_dir: Path, **env: str) -> Iterator[LiveServer]:
+    """`uvicorn server:app` in its own process, as deployed, on loopback, with
+    UPLOAD_DIR inside `data_dir` (and no .env: it runs in `data_dir`)."""
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -83,15 +97,17 @@ def server(data_dir: Path, **env: str) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 60
+        while True:
             try:
                 if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the server did not start")
-        yield url
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start (exit code {process.poll()})")
+            time.sleep(0.1)
+        yield LiveServer(url, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from db.files import FileStatus, get_file
 from db.predictions import PredictionRow
+from recognition.labels import parse_label
 from services import Services
 from tests import images
 
@@ -26,7 +27,13 @@ def services(client: TestClient) -> Services:
     return cast(Services, app.state.services)
 
 
-def record_predictions(client: TestClient, file_id: int, labels: list[tuple[str, float]]) -> None:
+def record_predictions(
+    client: TestClient,
+    file_id: int,
+    labels: list[tuple[str, float]],
+    *,
+    inference_ms: float | None = None,
+) -> None:
     """Store recognition results for a file directly in its database, as the
     recognizer would (recognition itself is tested with the recognizer)."""
     svc = services(client)
@@ -36,19 +43,37 @@ def record_predictions(client: TestClient, file_id: int, labels: list[tuple[str,
             row = await get_file(session, file_id=file_id)
             assert row is not None
             row.status = FileStatus.DONE
+            row.inference_ms = inference_ms
             session.add(row)
             for rank, (label, confidence) in enumerate(labels, start=1):
-                make, _, rest = label.partition(" ")
+                parts = parse_label(label)
                 session.add(
                     PredictionRow(
                         file_id=file_id,
                         rank=rank,
                         label=label,
                         confidence=confidence,
-                        make=make,
-                        model=rest or None,
+                        make=parts.make,
+                        model=parts.model,
+                        body_type=parts.body_type,
+                        year=parts.year,
                     )
                 )
+            await session.commit()
+
+    portal_run(client, write)
+
+
+def record_failure(client: TestClient, file_id: int, reason: str) -> None:
+    svc = services(client)
+
+    async def write() -> None:
+        async with svc.session() as session:
+            row = await get_file(session, file_id=file_id)
+            assert row is not None
+            row.status = FileStatus.FAILED
+            row.error = reason
+            session.add(row)
             await session.commit()
 
     portal_run(client, write)

@@ -3,60 +3,22 @@ they stream, and the server goes on serving."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
+from bench.harness import server
 from tests import images
-
-ROOT = Path(__file__).parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def live_server(tmp_path: Path, database_url: str) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "UPLOAD_DIR": str(tmp_path / "uploads"), "DATABASE_URL": database_url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path,  # no .env there
-        env={**env, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    process.stdout.read().decode() if process.stdout else "no output"
-                )
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout:
-            process.stdout.close()
+    with server(tmp_path, DATABASE_URL=database_url, RECOGNIZER="huggingface") as live:
+        yield live.url
 
 
 def _stream_body(
