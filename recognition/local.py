@@ -13,8 +13,10 @@ import asyncio
 import logging
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -45,6 +47,8 @@ class LocalRecognizer:
         self._processor: Any = None
         self._labels: dict[int, str] = {}
         self._fit = 224
+        self._dtype = torch.float32
+        self.precision = resolve_precision(settings.precision)
         self._failure: str | None = None
         self._failed_at = 0.0
         self._load_lock = asyncio.Lock()
@@ -70,7 +74,7 @@ class LocalRecognizer:
 
     def status(self) -> RecognizerStatus:
         if self._model is not None:
-            return RecognizerStatus(True, True, f"{self.model_id} loaded")
+            return RecognizerStatus(True, True, f"{self.model_id} loaded ({self.precision})")
         if self._failure is not None:
             return RecognizerStatus(False, False, self._unavailable_message())
         return RecognizerStatus(False, True, f"{self.model_id} loads on first use")
@@ -83,7 +87,8 @@ class LocalRecognizer:
     async def _recognize_one(self, ref: ImageRef) -> Recognition | AppError:
         started = time.perf_counter()
         try:
-            pixels = await anyio.to_thread.run_sync(self._preprocess, ref)
+            with self._batcher.coming():  # a batch may wait for this one
+                pixels = await anyio.to_thread.run_sync(self._preprocess, ref)
         except (OSError, ValueError) as exc:
             return InvalidImage(f"The stored image could not be decoded: {exc}")
         decode_ms = (time.perf_counter() - started) * 1000
@@ -107,7 +112,7 @@ class LocalRecognizer:
     def _forward(self, batch: list[torch.Tensor]) -> list[tuple[list[Guess], float]]:
         started = time.perf_counter()
         with torch.inference_mode():
-            logits = self._model(pixel_values=torch.cat(batch)).logits
+            logits = self._model(pixel_values=torch.cat(batch).to(self._dtype)).logits
             top = logits.float().softmax(dim=-1).topk(min(self._settings.top_k, logits.shape[-1]))
         share_ms = (time.perf_counter() - started) * 1000 / len(batch)
         scores: list[list[float]] = top.values.tolist()
@@ -151,8 +156,11 @@ class LocalRecognizer:
         if not labels:
             raise ValueError("the model has no class labels (config.id2label)")
         self._fit = _input_side(processor)
-        self._processor, self._labels, self._model = processor, labels, model.eval()
-        log.info("loaded %s in %.1f s", self.model_id, time.perf_counter() - started)
+        model, self._dtype = _with_precision(model.eval(), self.precision)
+        self._processor, self._labels, self._model = processor, labels, model
+        log.info(
+            "loaded %s (%s) in %.1f s", self.model_id, self.precision, time.perf_counter() - started
+        )
 
     def _unavailable_message(self) -> str:
         return (
@@ -173,3 +181,38 @@ def _input_side(processor: Any) -> int:
         if isinstance(value, int):
             sides.append(value)
     return max(sides, default=224)
+
+
+def resolve_precision(setting: str) -> str:
+    """`auto`: bf16 where the CPU computes it natively (AVX-512 BF16 or AMX),
+    about 3.5x faster than fp32 for ViT-B/16 there; fp32 elsewhere, where bf16
+    is emulated and slower. The measurements are in the README."""
+    if setting != "auto":
+        return setting
+    return "bf16" if native_bf16() else "fp32"
+
+
+def native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def _with_precision(model: Any, precision: str) -> tuple[Any, torch.dtype]:
+    if precision == "bf16":
+        return model.to(torch.bfloat16), torch.bfloat16
+    if precision == "int8":
+        # Dynamic quantization: Linear weights stored as int8, activations
+        # quantized on the fly. torch.ao warns that it will move to torchao; it
+        # is still the implementation that ships with torch, and works.
+        # torch warns that eager quantization and quantized tensors will go in a
+        # future release; torch is pinned, so silence that here, once, at load.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantized = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+                model, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        return quantized, torch.float32
+    return model, torch.float32

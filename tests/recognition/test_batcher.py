@@ -48,3 +48,36 @@ def test_a_failing_batch_fails_its_callers_and_the_next_batch_runs() -> None:
     error, second = asyncio.run(scenario())
     assert isinstance(error, RuntimeError)
     assert second == 2
+
+
+def test_a_lone_item_runs_at_once_and_announced_ones_are_waited_for() -> None:
+    batches: list[list[int]] = []
+
+    async def run(items: list[int]) -> list[int]:
+        batches.append(items)
+        return items
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(run, max_size=8, max_wait=5.0)
+        try:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            assert await batcher.submit(1) == 1
+            # nothing else was coming: no wait, though max_wait is 5 s
+            assert loop.time() - started < 1.0
+
+            async def prepared_then_submitted(item: int, delay: float) -> int:
+                with batcher.coming():
+                    await asyncio.sleep(delay)  # e.g. decoding in a thread
+                return await batcher.submit(item)
+
+            results = await asyncio.gather(
+                *(prepared_then_submitted(i, 0.05 * i) for i in (2, 3, 4))
+            )
+            assert results == [2, 3, 4]
+        finally:
+            await batcher.close()
+
+    asyncio.run(scenario())
+    # the three announced items were waited for and ran together
+    assert batches == [[1], [2, 3, 4]]
