@@ -58,9 +58,10 @@ class Settings(BaseSettings):
     top_k: int = Field(default=5, ge=1, le=50)
     preload_model: bool = False  # load the local model at start-up, not on first use
     infer_batch_size: int = Field(default=8, ge=1, le=256)
-    infer_batch_wait_ms: float = Field(default=10, ge=0, le=1000)
+    infer_batch_wait_ms: float = Field(default=50, ge=0, le=1000)
     infer_concurrency: int = Field(default=4, ge=1, le=64)  # files of one batch in flight
     torch_threads: int | None = Field(default=None, ge=1)  # default: every core
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
     hf_endpoint_url: str | None = None  # a dedicated Inference Endpoint, instead of the API
     hf_api_base: str = "https://router.huggingface.co"
     hf_timeout_seconds: float = Field(default=30, gt=0)

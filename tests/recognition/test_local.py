@@ -94,7 +94,8 @@ def test_top_k_agrees_with_the_transformers_pipeline(
     local_settings: Settings, tiny_model: Path, tmp_path: Path
 ) -> None:
     reference = pipeline("image-classification", model=str(tiny_model))
-    with TestClient(create_app(local_settings)) as client:
+    fp32 = local_settings.model_copy(update={"precision": "fp32"})  # the pipeline's arithmetic
+    with TestClient(create_app(fp32)) as client:
         for name, data in AGREEING_IMAGES.items():
             file_id = upload(client, name, data)
             ours = client.post(f"/inference/{file_id}").json()["predictions"]
@@ -113,7 +114,8 @@ def test_a_large_jpeg_is_decoded_at_reduced_size_and_still_agrees(
         img.draft("RGB", (224, 224))
         assert img.size == (500, 375)
     reference = pipeline("image-classification", model=str(tiny_model))
-    with TestClient(create_app(local_settings)) as client:
+    fp32 = local_settings.model_copy(update={"precision": "fp32"})
+    with TestClient(create_app(fp32)) as client:
         ours = client.post(f"/inference/{upload(client, 'big.jpg', data)}").json()["predictions"]
     (tmp_path / "big.jpg").write_bytes(data)
     theirs = reference(str(tmp_path / "big.jpg"), top_k=5)
@@ -231,3 +233,36 @@ def test_batch_inference_refuses_malformed_bodies(client: TestClient, body: byte
     )
     assert response.status_code == 400
     assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_each_precision_agrees_with_fp32(
+    make_settings: Callable[..., Settings], tiny_model: Path, tmp_path: Path, precision: str
+) -> None:
+    data = images.jpeg(300, 200)
+    answers = {}
+    for mode in ("fp32", precision):
+        # A database each: the same bytes seen by the same model would reuse the
+        # first answer instead of running the model again.
+        settings = make_settings(
+            hf_model=str(tiny_model),
+            precision=mode,
+            upload_dir=tmp_path / mode,
+            database_url=f"sqlite+aiosqlite:///{tmp_path / mode}.db",
+        )
+        with TestClient(create_app(settings)) as client:
+            file_id = upload(client, "car.jpg", data)
+            answers[mode] = client.post(f"/inference/{file_id}").json()["predictions"]
+            assert client.get("/health").json()["recognizer"]["detail"].endswith(f"({mode})")
+    exact, other = answers["fp32"], answers[precision]
+    assert other[0]["label"] == exact[0]["label"]
+    theirs = {p["label"]: p["confidence"] for p in other}
+    for p in exact:
+        assert abs(p["confidence"] - theirs.get(p["label"], 0.0)) < 0.05
+
+
+def test_auto_precision_follows_the_cpu() -> None:
+    from recognition.local import native_bf16, resolve_precision
+
+    assert resolve_precision("auto") == ("bf16" if native_bf16() else "fp32")
+    assert resolve_precision("int8") == "int8"
