@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,6 +36,12 @@ class Services:
     # One recognition of a file at a time (striped by id, like the blob locks).
     file_locks: list[asyncio.Lock] = field(
         default_factory=lambda: [asyncio.Lock() for _ in range(64)]
+    )
+
+    # How many uploads may decode their pixels at the same time (see
+    # resolvers/uploads.py): one per core.
+    decode_slots: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(os.cpu_count() or 1)
     )
 
     def file_lock(self, file_id: int) -> asyncio.Lock:

@@ -71,12 +71,16 @@ async def _store(svc: Services, upload: IncomingFile) -> FileRow:
     try:
         # The content decides the type; the name must agree that it is an image
         # we take, so a file keeps an extension that opens it as what it is.
+        # Decoding holds every pixel (36 MB for 12 megapixels): the limiter
+        # bounds how many decodes run at once, so memory follows that bound, not
+        # the number of clients uploading.
         info = await anyio.to_thread.run_sync(
             lambda: inspect_image(
                 blob.path,
                 allowed_types=settings.allowed_types,
                 max_pixels=settings.max_image_pixels,
-            )
+            ),
+            limiter=svc.decode_slots,
         )
         if extension(name) not in settings.allowed_extensions:
             raise UnsupportedType(
