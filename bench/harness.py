@@ -30,7 +30,7 @@ class Figure:
         median = statistics.median(self.runs)
         low, high = min(self.runs), max(self.runs)
         spread = (high - low) / median * 100 if median else 0.0
-        return f"{self.name:<58} {median:>10.2f} {self.unit:<10} ±{spread / 2:>5.1f}%  (n={len(self.runs)}, {low:.2f}–{high:.2f})"
+        return f"{self.name:<64} {median:>10.2f} {self.unit:<10} ±{spread / 2:>5.1f}%  (n={len(self.runs)}, {low:.2f}–{high:.2f})"
 
 
 def repeat(runs: int, measure: Callable[[], float]) -> list[float]:

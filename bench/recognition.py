@@ -1,37 +1,23 @@
-"""`python -m bench.recognition`: the local recognizer against the plain
-transformers pipeline, on the same ViT-B/16-sized model (random weights, the 196
-Stanford Cars labels) and the same images."""
+"""Recognition speed: the local recognizer in each precision against the plain
+transformers pipeline (fp32, full decode), on a ViT-B/16-sized model with random
+weights and the 196 Stanford Cars labels, and how far each precision strays
+from fp32 on the same inputs."""
 
 from __future__ import annotations
 
 import asyncio
-import io
-import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from bench.harness import Figure, repeat
+from bench.images import photo_like
+from config import Settings
+from recognition.base import Guess, ImageRef, Recognition
+from recognition.local import LocalRecognizer
 
-from bench.harness import Figure, header
-
-BATCH_SIZES = (1, 8)
-
-
-def photo_like_jpeg(width: int, height: int) -> bytes:
-    """Smooth shading plus grain: compresses and decodes like a photo, unlike
-    flat colour (too cheap) or pure noise (too dear)."""
-    rng = np.random.default_rng(0)
-    x = np.linspace(0, 1, width, dtype=np.float32)[None, :]
-    y = np.linspace(0, 1, height, dtype=np.float32)[:, None]
-    ones = np.ones((height, width), dtype=np.float32)
-    base = np.stack([x * 200 + y * 40, (y * 180 + 30) * ones, (1 - x) * 150 + y * 60], axis=-1)
-    pixels = np.clip(base + rng.normal(0, 12, (height, width, 3)), 0, 255).astype(np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, "JPEG", quality=90)
-    return out.getvalue()
+PRECISIONS = ("fp32", "bf16", "int8")
+BATCHES = (1, 8)
 
 
 def make_model(folder: Path) -> None:
@@ -42,89 +28,111 @@ def make_model(folder: Path) -> None:
         (Path(__file__).parents[1] / "tests" / "stanford_cars_classes.txt").read_text().splitlines()
     )
     config = ViTConfig(
-        id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)}
+        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)}
     )
     torch.manual_seed(0)
-    ViTForImageClassification(config).save_pretrained(folder)  # ViT-B/16: 86M parameters
+    model = ViTForImageClassification(config)  # ViT-B/16: 86M parameters
+    with torch.no_grad():  # a confident classifier, like a fine-tuned one, not a uniform one
+        classifier = model.classifier
+        assert isinstance(classifier, torch.nn.Linear)
+        classifier.weight.normal_(0, 0.1)
+    model.save_pretrained(folder)
     ViTImageProcessorPil(size={"height": 224, "width": 224}).save_pretrained(folder)
 
 
-def ours(model: Path, image: Path, batch: int, runs: int) -> list[float]:
-    """ms per image through LocalRecognizer.recognize, `batch` images at a time."""
-    from config import Settings
-    from recognition.base import ImageRef
-    from recognition.local import LocalRecognizer
+class Ours:
+    """A LocalRecognizer on its own event loop, called as the server calls it."""
 
-    settings = Settings(_env_file=None, hf_model=str(model), infer_batch_size=batch)
-    refs = [ImageRef(image, "image/jpeg")] * batch
+    def __init__(self, model: Path, precision: str, batch: int) -> None:
+        settings = Settings(
+            _env_file=None, hf_model=str(model), precision=precision, infer_batch_size=batch
+        )
+        self.loop = asyncio.new_event_loop()
+        self.recognizer = LocalRecognizer(settings)
 
-    async def measure() -> list[float]:
-        recognizer = LocalRecognizer(settings)
-        await recognizer.start()
-        try:
-            await recognizer.recognize(refs)  # load + warm-up
-            times = []
-            for _ in range(runs):
-                started = time.perf_counter()
-                await recognizer.recognize(refs)
-                times.append((time.perf_counter() - started) * 1000 / batch)
-            return times
-        finally:
-            await recognizer.close()
+    def __call__(self, refs: list[ImageRef]) -> list[Recognition]:
+        outcomes = self.loop.run_until_complete(self.recognizer.recognize(refs))
+        assert all(isinstance(o, Recognition) for o in outcomes), outcomes
+        return outcomes  # type: ignore[return-value]
 
-    return asyncio.run(measure())
+    def close(self) -> None:
+        self.loop.run_until_complete(self.recognizer.close())
+        self.loop.close()
 
 
-def pipeline_ms(model: Path, image: Path, batch: int, runs: int) -> list[float]:
+def _ms_per_image(call: object, inputs: list[object]) -> float:
+    started = time.perf_counter()
+    call(inputs)  # type: ignore[operator]
+    return (time.perf_counter() - started) * 1000 / len(inputs)
+
+
+def speed(model: Path, folder: Path, runs: int) -> tuple[list[Figure], list[str]]:
     from transformers import pipeline
 
+    images = {
+        "12 MP JPEG (4000x3000)": ("jpg", photo_like(4000, 3000)),
+        "640x480 JPEG": ("jpg", photo_like(640, 480)),
+        "1024x768 PNG": ("png", photo_like(1024, 768, fmt="PNG")),
+    }
     classify = pipeline("image-classification", model=str(model))
-    inputs = [str(image)] * batch
-    classify(inputs, batch_size=batch, top_k=5)  # warm-up
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        classify(inputs, batch_size=batch, top_k=5)
-        times.append((time.perf_counter() - started) * 1000 / batch)
-    return times
-
-
-def main() -> None:
-    runs = int(os.environ.get("BENCH_RUNS", "3"))
-    print(header())
-    print(f"ViT-B/16 (random weights), fp32; median of {runs} runs after a warm-up\n")
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        make_model(folder / "model")
-        photos = {
-            "12 MP JPEG (4000x3000)": photo_like_jpeg(4000, 3000),
-            "640x480 JPEG": photo_like_jpeg(640, 480),
-        }
-        figures: list[Figure] = []
-        speedups: list[str] = []
-        for name, data in photos.items():
-            image = folder / f"{name.split()[0]}.jpg"
-            image.write_bytes(data)
-            for batch in BATCH_SIZES:
-                mine = ours(folder / "model", image, batch, runs)
-                theirs = pipeline_ms(folder / "model", image, batch, runs)
-                figures.append(Figure(f"local recognizer, {name}, batch {batch}", "ms/image", mine))
-                figures.append(Figure("  images per second", "img/s", [1000 / t for t in mine]))
+    figures: list[Figure] = []
+    ratios: list[str] = []
+    for name, (ext, data) in images.items():
+        path = folder / f"{name.split()[0]}.{ext}"
+        path.write_bytes(data)
+        ref = ImageRef(path, "image/png" if ext == "png" else "image/jpeg")
+        for batch in BATCHES:
+            theirs = repeat(
+                runs,
+                lambda: _ms_per_image(
+                    lambda xs: classify(xs, batch_size=batch, top_k=5), [str(path)] * batch
+                ),
+            )
+            figures.append(Figure(f"pipeline fp32, {name}, batch {batch}", "ms/image", theirs))
+            for precision in PRECISIONS:
+                ours = Ours(model, precision, batch)
+                try:
+                    mine = repeat(runs, lambda: _ms_per_image(ours, [ref] * batch))
+                finally:
+                    ours.close()
                 figures.append(
-                    Figure(f"transformers pipeline, {name}, batch {batch}", "ms/image", theirs)
+                    Figure(f"local {precision}, {name}, batch {batch}", "ms/image", mine)
                 )
-                figures.append(Figure("  images per second", "img/s", [1000 / t for t in theirs]))
-                ratio = statistics.median(theirs) / statistics.median(mine)
-                speedups.append(
-                    f"{name}, batch {batch}: local recognizer {ratio:.2f}x the pipeline's speed"
+                figures.append(Figure("  images per second", "img/s", [1000 / t for t in mine]))
+                ratios.append(
+                    f"{name}, batch {batch}, local {precision}: "
+                    f"{statistics.median(theirs) / statistics.median(mine):.2f}x the pipeline's speed"
                 )
-                print(figures[-4].row(), figures[-2].row(), sep="\n", flush=True)
-        print(f"\n{'figure':<58} {'median':>10} {'unit':<10} spread")
-        for figure in figures:
-            print(figure.row())
-        print()
-        print("\n".join(speedups))
+    return figures, ratios
 
 
-if __name__ == "__main__":
-    main()
+def deviation(model: Path, folder: Path, count: int = 32) -> list[str]:
+    """Each precision against fp32 on the same images: the largest and the mean
+    absolute difference of the fp32 top-5 probabilities, and how often the top-1
+    label changes."""
+    refs = []
+    for seed in range(count):
+        path = folder / f"dev-{seed}.jpg"
+        path.write_bytes(photo_like(640, 480, grain=8 + seed, seed=seed))
+        refs.append(ImageRef(path, "image/jpeg"))
+    results: dict[str, list[list[Guess]]] = {}
+    for precision in PRECISIONS:
+        ours = Ours(model, precision, 8)
+        try:
+            results[precision] = [r.guesses for r in ours(refs)]
+        finally:
+            ours.close()
+    lines = []
+    for precision in PRECISIONS[1:]:
+        diffs: list[float] = []
+        changed = 0
+        for exact, other in zip(results["fp32"], results[precision], strict=True):
+            theirs = {g.label: g.score for g in other}
+            diffs += [abs(g.score - theirs.get(g.label, 0.0)) for g in exact]
+            changed += exact[0].label != other[0].label
+        lines.append(
+            f"{precision} vs fp32 on {count} images: top-5 probability difference max "
+            f"{max(diffs):.4f}, mean {statistics.mean(diffs):.4f}; top-1 changed in "
+            f"{changed} of {count} ({100 * changed / count:.0f}%)"
+        )
+    return lines
