@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The image formats the server knows how to check, with the file name
@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     infer_batch_wait_ms: float = Field(default=50, ge=0, le=1000)
     infer_concurrency: int = Field(default=4, ge=1, le=64)  # files of one batch in flight
     torch_threads: int | None = Field(default=None, ge=1)  # default: every core
+    runtime: Literal["auto", "torch", "onnxruntime"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    model_cache_dir: Path | None = None  # exported models; default UPLOAD_DIR/models
     hf_endpoint_url: str | None = None  # a dedicated Inference Endpoint, instead of the API
     hf_api_base: str = "https://router.huggingface.co"
     hf_timeout_seconds: float = Field(default=30, gt=0)
@@ -96,6 +98,16 @@ class Settings(BaseSettings):
                 f" got {', '.join(unknown) or 'nothing'}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _runtime_can_do_precision(self) -> Settings:
+        if self.runtime == "onnxruntime" and self.precision == "bf16":
+            raise ValueError("PRECISION=bf16 needs RUNTIME=torch: ONNX Runtime runs fp32 or int8")
+        return self
+
+    @property
+    def resolved_model_cache_dir(self) -> Path:
+        return self.model_cache_dir or self.upload_dir / "models"
 
     @property
     def max_file_size(self) -> int:

@@ -10,6 +10,7 @@ thread, so the event loop keeps serving while the model works.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import time
@@ -28,6 +29,7 @@ from config import Settings
 from errors import AppError, InvalidImage, RecognizerUnavailable
 from recognition.base import Guess, ImageRef, Recognition, RecognizerStatus
 from recognition.batcher import MicroBatcher
+from recognition.onnx_runtime import OnnxClassifier
 from storage.decode import open_upright_rgb
 
 log = logging.getLogger("cars.recognizer")
@@ -48,7 +50,8 @@ class LocalRecognizer:
         self._labels: dict[int, str] = {}
         self._fit = 224
         self._dtype = torch.float32
-        self.precision = resolve_precision(settings.precision)
+        self._logits: Any = None
+        self.runtime, self.precision = resolve_engine(settings.runtime, settings.precision)
         self._failure: str | None = None
         self._failed_at = 0.0
         self._load_lock = asyncio.Lock()
@@ -74,7 +77,7 @@ class LocalRecognizer:
 
     def status(self) -> RecognizerStatus:
         if self._model is not None:
-            return RecognizerStatus(True, True, f"{self.model_id} loaded ({self.precision})")
+            return RecognizerStatus(True, True, f"{self.model_id} loaded ({self.engine})")
         if self._failure is not None:
             return RecognizerStatus(False, False, self._unavailable_message())
         return RecognizerStatus(False, True, f"{self.model_id} loads on first use")
@@ -112,7 +115,7 @@ class LocalRecognizer:
     def _forward(self, batch: list[torch.Tensor]) -> list[tuple[list[Guess], float]]:
         started = time.perf_counter()
         with torch.inference_mode():
-            logits = self._model(pixel_values=torch.cat(batch).to(self._dtype)).logits
+            logits = self._logits(torch.cat(batch).to(self._dtype))
             top = logits.float().softmax(dim=-1).topk(min(self._settings.top_k, logits.shape[-1]))
         share_ms = (time.perf_counter() - started) * 1000 / len(batch)
         scores: list[list[float]] = top.values.tolist()
@@ -121,6 +124,10 @@ class LocalRecognizer:
             ([Guess(self._labels[i], p) for p, i in zip(ps, ids, strict=True)], share_ms)
             for ps, ids in zip(scores, indices, strict=True)
         ]
+
+    @property
+    def engine(self) -> str:
+        return f"{self.runtime} {self.precision}"
 
     def _loaded(self) -> bool:
         return self._model is not None
@@ -156,10 +163,21 @@ class LocalRecognizer:
         if not labels:
             raise ValueError("the model has no class labels (config.id2label)")
         self._fit = _input_side(processor)
-        model, self._dtype = _with_precision(model.eval(), self.precision)
+        threads = self._settings.torch_threads or os.cpu_count() or 1
+        if self.runtime == "onnxruntime":
+            onnx = OnnxClassifier(
+                model.eval(),
+                cache=self._settings.resolved_model_cache_dir,
+                precision=self.precision,
+                threads=threads,
+            )
+            self._logits = onnx.logits
+        else:
+            model, self._dtype = _with_precision(model.eval(), self.precision)
+            self._logits = lambda pixels: model(pixel_values=pixels).logits
         self._processor, self._labels, self._model = processor, labels, model
         log.info(
-            "loaded %s (%s) in %.1f s", self.model_id, self.precision, time.perf_counter() - started
+            "loaded %s (%s) in %.1f s", self.model_id, self.engine, time.perf_counter() - started
         )
 
     def _unavailable_message(self) -> str:
@@ -183,13 +201,19 @@ def _input_side(processor: Any) -> int:
     return max(sides, default=224)
 
 
-def resolve_precision(setting: str) -> str:
-    """`auto`: bf16 where the CPU computes it natively (AVX-512 BF16 or AMX),
-    about 3.5x faster than fp32 for ViT-B/16 there; fp32 elsewhere, where bf16
-    is emulated and slower. The measurements are in the README."""
-    if setting != "auto":
-        return setting
-    return "bf16" if native_bf16() else "fp32"
+def resolve_engine(runtime: str, precision: str) -> tuple[str, str]:
+    """The runtime and precision that `auto` stands for, from measurements on
+    ViT-B/16 (scripts/bench recognition; figures in the README): torch bf16 where
+    the CPU computes bf16 natively (AVX-512 BF16 or AMX) is the fastest mode that
+    stays close to fp32; elsewhere ONNX Runtime fp32 (exact, about 2.5x torch's
+    fp32), or torch fp32 when ONNX Runtime is not installed."""
+    bf16 = precision == "bf16" or (precision == "auto" and native_bf16())
+    if runtime == "auto":
+        has_onnx = importlib.util.find_spec("onnxruntime") is not None
+        runtime = "onnxruntime" if has_onnx and not bf16 else "torch"
+    if precision == "auto":
+        precision = "bf16" if runtime == "torch" and native_bf16() else "fp32"
+    return runtime, precision
 
 
 def native_bf16() -> bool:

@@ -90,12 +90,13 @@ AGREEING_IMAGES = {
 }
 
 
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
 def test_top_k_agrees_with_the_transformers_pipeline(
-    local_settings: Settings, tiny_model: Path, tmp_path: Path
+    local_settings: Settings, tiny_model: Path, tmp_path: Path, runtime: str
 ) -> None:
     reference = pipeline("image-classification", model=str(tiny_model))
-    fp32 = local_settings.model_copy(update={"precision": "fp32"})  # the pipeline's arithmetic
-    with TestClient(create_app(fp32)) as client:
+    fp32 = local_settings.model_copy(update={"precision": "fp32", "runtime": runtime})
+    with TestClient(create_app(fp32)) as client:  # the pipeline's arithmetic, in either runtime
         for name, data in AGREEING_IMAGES.items():
             file_id = upload(client, name, data)
             ours = client.post(f"/inference/{file_id}").json()["predictions"]
@@ -114,7 +115,7 @@ def test_a_large_jpeg_is_decoded_at_reduced_size_and_still_agrees(
         img.draft("RGB", (224, 224))
         assert img.size == (500, 375)
     reference = pipeline("image-classification", model=str(tiny_model))
-    fp32 = local_settings.model_copy(update={"precision": "fp32"})
+    fp32 = local_settings.model_copy(update={"precision": "fp32", "runtime": "torch"})
     with TestClient(create_app(fp32)) as client:
         ours = client.post(f"/inference/{upload(client, 'big.jpg', data)}").json()["predictions"]
     (tmp_path / "big.jpg").write_bytes(data)
@@ -235,34 +236,76 @@ def test_batch_inference_refuses_malformed_bodies(client: TestClient, body: byte
     assert response.json()["detail"]
 
 
-@pytest.mark.parametrize("precision", ["bf16", "int8"])
-def test_each_precision_agrees_with_fp32(
-    make_settings: Callable[..., Settings], tiny_model: Path, tmp_path: Path, precision: str
+@pytest.mark.parametrize(
+    ("runtime", "precision"),
+    [("torch", "bf16"), ("torch", "int8"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")],
+)
+def test_each_engine_agrees_with_torch_fp32(
+    make_settings: Callable[..., Settings],
+    tiny_model: Path,
+    tmp_path: Path,
+    runtime: str,
+    precision: str,
 ) -> None:
     data = images.jpeg(300, 200)
     answers = {}
-    for mode in ("fp32", precision):
+    for engine in (("torch", "fp32"), (runtime, precision)):
+        name = "-".join(engine)
         # A database each: the same bytes seen by the same model would reuse the
         # first answer instead of running the model again.
         settings = make_settings(
             hf_model=str(tiny_model),
-            precision=mode,
-            upload_dir=tmp_path / mode,
-            database_url=f"sqlite+aiosqlite:///{tmp_path / mode}.db",
+            runtime=engine[0],
+            precision=engine[1],
+            upload_dir=tmp_path / name,
+            database_url=f"sqlite+aiosqlite:///{tmp_path / name}.db",
         )
         with TestClient(create_app(settings)) as client:
             file_id = upload(client, "car.jpg", data)
-            answers[mode] = client.post(f"/inference/{file_id}").json()["predictions"]
-            assert client.get("/health").json()["recognizer"]["detail"].endswith(f"({mode})")
-    exact, other = answers["fp32"], answers[precision]
+            answers[engine] = client.post(f"/inference/{file_id}").json()["predictions"]
+            assert (
+                client.get("/health")
+                .json()["recognizer"]["detail"]
+                .endswith(f"({engine[0]} {engine[1]})")
+            )
+    exact, other = answers[("torch", "fp32")], answers[(runtime, precision)]
     assert other[0]["label"] == exact[0]["label"]
     theirs = {p["label"]: p["confidence"] for p in other}
+    tolerance = 1e-4 if precision == "fp32" else 0.05  # fp32 in another runtime: the same numbers
     for p in exact:
-        assert abs(p["confidence"] - theirs.get(p["label"], 0.0)) < 0.05
+        assert abs(p["confidence"] - theirs.get(p["label"], 0.0)) <= tolerance
 
 
-def test_auto_precision_follows_the_cpu() -> None:
-    from recognition.local import native_bf16, resolve_precision
+def test_onnx_exports_are_cached_by_the_weights(
+    make_settings: Callable[..., Settings], tiny_model: Path, tmp_path: Path
+) -> None:
+    settings = make_settings(hf_model=str(tiny_model), runtime="onnxruntime", precision="int8")
+    for _ in range(2):
+        with TestClient(create_app(settings)) as client:
+            assert (
+                client.post(f"/inference/{upload(client, 'a.jpg', images.jpeg())}").status_code
+                == 200
+            )
+    cached = sorted(
+        p.name.split("-", 1)[1] for p in settings.resolved_model_cache_dir.glob("*.onnx")
+    )
+    assert cached == ["fp32.onnx", "int8.onnx"]  # exported once, not once per start
 
-    assert resolve_precision("auto") == ("bf16" if native_bf16() else "fp32")
-    assert resolve_precision("int8") == "int8"
+
+def test_auto_picks_the_engine_from_what_is_installed_and_the_cpu() -> None:
+    from recognition.local import native_bf16, resolve_engine
+
+    assert resolve_engine("auto", "auto") == (
+        ("torch", "bf16") if native_bf16() else ("onnxruntime", "fp32")
+    )
+    assert resolve_engine("auto", "fp32") == ("onnxruntime", "fp32")
+    assert resolve_engine("auto", "bf16") == ("torch", "bf16")
+    assert resolve_engine("torch", "auto") == ("torch", "bf16" if native_bf16() else "fp32")
+    assert resolve_engine("onnxruntime", "int8") == ("onnxruntime", "int8")
+
+
+def test_bf16_on_onnxruntime_is_refused_at_start() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="bf16 needs RUNTIME=torch"):
+        Settings(_env_file=None, runtime="onnxruntime", precision="bf16")
