@@ -12,7 +12,7 @@ from pathlib import Path
 from bench import recognition, scale, uploads
 from bench import server as overhead
 from bench.harness import Figure, header
-from recognition.local import resolve_precision
+from recognition.local import resolve_engine
 
 SECTIONS = ("recognition", "server", "uploads", "scale")
 
@@ -45,9 +45,10 @@ def main(argv: list[str]) -> None:
                 figures += found
                 notes += ratios + recognition.deviation(model, folder)
             elif section == "server":
-                found, lines = overhead.figures(model, folder, runs, resolve_precision("auto"))
-                figures += found
-                notes += lines
+                for engine in {resolve_engine("auto", "auto"), ("onnxruntime", "fp32")}:
+                    found, lines = overhead.figures(model, folder, runs, engine)
+                    figures += found
+                    notes += lines
             elif section == "uploads":
                 figures += uploads.figures(runs)
             elif section == "scale":

@@ -1,14 +1,16 @@
-"""Recognition speed: the local recognizer in each precision against the plain
-transformers pipeline (fp32, full decode), on a ViT-B/16-sized model with random
-weights and the 196 Stanford Cars labels, and how far each precision strays
-from fp32 on the same inputs."""
+"""Recognition speed: the local recognizer with each runtime and precision
+against the plain transformers pipeline (fp32, full decode), on a ViT-B/16-sized
+model with random weights and the 196 Stanford Cars labels, and how far each
+one strays from torch fp32 on the same inputs."""
 
 from __future__ import annotations
 
 import asyncio
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from bench.harness import Figure, repeat
 from bench.images import photo_like
@@ -16,8 +18,16 @@ from config import Settings
 from recognition.base import Guess, ImageRef, Recognition
 from recognition.local import LocalRecognizer
 
-PRECISIONS = ("fp32", "bf16", "int8")
+# (runtime, precision); the first is the reference for the deviation figures.
+ENGINES = (
+    ("torch", "fp32"),
+    ("torch", "bf16"),
+    ("torch", "int8"),
+    ("onnxruntime", "fp32"),
+    ("onnxruntime", "int8"),
+)
 BATCHES = (1, 8)
+T = TypeVar("T")
 
 
 def make_model(folder: Path) -> None:
@@ -43,9 +53,14 @@ def make_model(folder: Path) -> None:
 class Ours:
     """A LocalRecognizer on its own event loop, called as the server calls it."""
 
-    def __init__(self, model: Path, precision: str, batch: int) -> None:
+    def __init__(self, model: Path, engine: tuple[str, str], batch: int) -> None:
         settings = Settings(
-            _env_file=None, hf_model=str(model), precision=precision, infer_batch_size=batch
+            _env_file=None,
+            hf_model=str(model),
+            runtime=engine[0],
+            precision=engine[1],
+            infer_batch_size=batch,
+            model_cache_dir=model / "onnx",
         )
         self.loop = asyncio.new_event_loop()
         self.recognizer = LocalRecognizer(settings)
@@ -60,9 +75,9 @@ class Ours:
         self.loop.close()
 
 
-def _ms_per_image(call: object, inputs: list[object]) -> float:
+def _ms_per_image(call: Callable[[list[T]], object], inputs: list[T]) -> float:
     started = time.perf_counter()
-    call(inputs)  # type: ignore[operator]
+    call(inputs)
     return (time.perf_counter() - started) * 1000 / len(inputs)
 
 
@@ -89,50 +104,49 @@ def speed(model: Path, folder: Path, runs: int) -> tuple[list[Figure], list[str]
                 ),
             )
             figures.append(Figure(f"pipeline fp32, {name}, batch {batch}", "ms/image", theirs))
-            for precision in PRECISIONS:
-                ours = Ours(model, precision, batch)
+            for engine in ENGINES:
+                label = " ".join(engine)
+                ours = Ours(model, engine, batch)
                 try:
                     mine = repeat(runs, lambda: _ms_per_image(ours, [ref] * batch))
                 finally:
                     ours.close()
-                figures.append(
-                    Figure(f"local {precision}, {name}, batch {batch}", "ms/image", mine)
-                )
+                figures.append(Figure(f"local {label}, {name}, batch {batch}", "ms/image", mine))
                 figures.append(Figure("  images per second", "img/s", [1000 / t for t in mine]))
                 ratios.append(
-                    f"{name}, batch {batch}, local {precision}: "
+                    f"{name}, batch {batch}, local {label}: "
                     f"{statistics.median(theirs) / statistics.median(mine):.2f}x the pipeline's speed"
                 )
     return figures, ratios
 
 
 def deviation(model: Path, folder: Path, count: int = 32) -> list[str]:
-    """Each precision against fp32 on the same images: the largest and the mean
-    absolute difference of the fp32 top-5 probabilities, and how often the top-1
-    label changes."""
+    """Each engine against torch fp32 on the same images: the largest and the
+    mean absolute difference of the reference's top-5 probabilities, and how
+    often the top-1 label changes."""
     refs = []
     for seed in range(count):
         path = folder / f"dev-{seed}.jpg"
         path.write_bytes(photo_like(640, 480, grain=8 + seed, seed=seed))
         refs.append(ImageRef(path, "image/jpeg"))
-    results: dict[str, list[list[Guess]]] = {}
-    for precision in PRECISIONS:
-        ours = Ours(model, precision, 8)
+    results: dict[tuple[str, str], list[list[Guess]]] = {}
+    for engine in ENGINES:
+        ours = Ours(model, engine, 8)
         try:
-            results[precision] = [r.guesses for r in ours(refs)]
+            results[engine] = [r.guesses for r in ours(refs)]
         finally:
             ours.close()
     lines = []
-    for precision in PRECISIONS[1:]:
+    for engine in ENGINES[1:]:
         diffs: list[float] = []
         changed = 0
-        for exact, other in zip(results["fp32"], results[precision], strict=True):
+        for exact, other in zip(results[ENGINES[0]], results[engine], strict=True):
             theirs = {g.label: g.score for g in other}
             diffs += [abs(g.score - theirs.get(g.label, 0.0)) for g in exact]
             changed += exact[0].label != other[0].label
         lines.append(
-            f"{precision} vs fp32 on {count} images: top-5 probability difference max "
-            f"{max(diffs):.4f}, mean {statistics.mean(diffs):.4f}; top-1 changed in "
+            f"{' '.join(engine)} vs torch fp32 on {count} images: top-5 probability difference "
+            f"max {max(diffs):.4f}, mean {statistics.mean(diffs):.4f}; top-1 changed in "
             f"{changed} of {count} ({100 * changed / count:.0f}%)"
         )
     return lines

@@ -23,7 +23,9 @@ def _timed(call: object) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def figures(model: Path, folder: Path, runs: int, precision: str) -> tuple[list[Figure], list[str]]:
+def figures(
+    model: Path, folder: Path, runs: int, engine: tuple[str, str]
+) -> tuple[list[Figure], list[str]]:
     out: list[Figure] = []
     lines: list[str] = []
     count = runs + 1  # the first of each is a warm-up
@@ -38,8 +40,18 @@ def figures(model: Path, folder: Path, runs: int, precision: str) -> tuple[list[
             path = folder / f"overhead-{name.split()[0]}-{i}.jpg"
             path.write_bytes(data)
             paths.append(path)
+        # A fresh server and database per engine and image size: results stored
+        # by one run must not be reused by the next.
+        home = folder / f"server-{'-'.join(engine)}-{name.split()[0]}"
+        home.mkdir()
         with (
-            server(folder, HF_MODEL=str(model), PRECISION=precision, PRELOAD_MODEL="true") as live,
+            server(
+                home,
+                HF_MODEL=str(model),
+                RUNTIME=engine[0],
+                PRECISION=engine[1],
+                PRELOAD_MODEL="true",
+            ) as live,
             httpx.Client(base_url=live.url, timeout=120) as client,
         ):
             ids = []
@@ -61,13 +73,13 @@ def figures(model: Path, folder: Path, runs: int, precision: str) -> tuple[list[
                 )
                 for i in ids[count:]
             ][1:]
-        ours = Ours(model, precision, 1)
+        ours = Ours(model, engine, 1)
         try:
             direct = [_timed(lambda p=p: ours([ImageRef(p, "image/jpeg")])) for p in paths][1:]
         finally:
             ours.close()
         out += [
-            Figure(f"recognizer called directly, {name} ({precision})", "ms", direct),
+            Figure(f"recognizer called directly, {name} ({' '.join(engine)})", "ms", direct),
             Figure(f"POST /inference/{{id}} end to end, {name}", "ms", rest),
             Figure(f"GraphQL inferFile end to end, {name}", "ms", gql),
         ]
@@ -75,6 +87,6 @@ def figures(model: Path, folder: Path, runs: int, precision: str) -> tuple[list[
         for label, times in (("REST", rest), ("GraphQL", gql)):
             added = statistics.median(times) - base
             lines.append(
-                f"{name}: {label} adds {added:.1f} ms to the recognizer's {base:.1f} ms ({100 * added / base:+.1f}%)"
+                f"{name}, {' '.join(engine)}: {label} adds {added:.1f} ms to the recognizer's {base:.1f} ms ({100 * added / base:+.1f}%)"
             )
     return out, lines
