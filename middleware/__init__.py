@@ -1,1 +1,17 @@
-"""ASGI middleware for the GraphQL endpoint."""
+"""ASGI middleware for the GraphQL endpoint and the upload routes."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import Send
+
+
+async def send_json(send: Send, status: int, payload: object, *, close: bool = False) -> None:
+    """Answer from middleware, before any app has run."""
+    body = json.dumps(payload).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:  # the rest of the request body will not be read
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -11,12 +11,11 @@ REST error here is `{"detail": ...}` JSON; hence this small version.
 
 from __future__ import annotations
 
-import json
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errors import TooLarge
+from middleware import send_json
 
 
 def _describe(limit: int) -> str:
@@ -34,7 +33,7 @@ class BodyLimit:
             return
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await _refuse(send, _describe(self.max_bytes))
+            await send_json(send, 413, {"detail": _describe(self.max_bytes)}, close=True)
             return
         received = 0
 
@@ -64,19 +63,3 @@ class BodyLimitByType:
         )
         limited = self.multipart if content_type.startswith("multipart/") else self.json
         await limited(scope, receive, send)
-
-
-async def _refuse(send: Send, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),  # the rest of the body will not be read
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -10,12 +10,22 @@ requests already force a preflight by their content type.
 
 from __future__ import annotations
 
-import json
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from middleware import send_json
+
 PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
+_REFUSAL = {
+    "errors": [
+        {
+            "message": "This request was refused as a possible cross-site request forgery: "
+            "send it with the header `Apollo-Require-Preflight: true` (or "
+            "`X-Apollo-Operation-Name`), or as application/json.",
+            "extensions": {"code": "CSRF_PREFLIGHT_REQUIRED"},
+        }
+    ]
+}
 _SIMPLE_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -25,29 +35,7 @@ class CSRFGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and _needs_preflight(scope):
-            body = json.dumps(
-                {
-                    "errors": [
-                        {
-                            "message": "This request was refused as a possible cross-site request "
-                            "forgery: send it with the header `Apollo-Require-Preflight: true` "
-                            "(or `X-Apollo-Operation-Name`), or as application/json.",
-                            "extensions": {"code": "CSRF_PREFLIGHT_REQUIRED"},
-                        }
-                    ]
-                }
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 400,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_json(send, 400, _REFUSAL)
             return
         await self.app(scope, receive, send)
 
