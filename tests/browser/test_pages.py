@@ -20,8 +20,13 @@ def test_report_shows_the_uploads_and_charts(page: tuple[Page, Watched], site: S
     expect(tab.locator("#top-makes svg rect.bar")).not_to_have_count(0)
     expect(tab.locator("#confidence svg rect.bar")).to_have_count(10)
     expect(tab.locator(".guess")).to_have_count(6)  # top-3 for each of the two recognized photos
-    for image in tab.locator("td.thumb img").all():  # every thumbnail really loaded
-        assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    for image in tab.locator("td.thumb img").all():  # every thumbnail really loads
+        image.scroll_into_view_if_needed()  # they load lazily, as they come into view
+        image.evaluate(
+            "img => img.complete && img.naturalWidth > 0 || new Promise((ok, fail) => {"
+            " img.onload = () => ok(true); img.onerror = () => fail(new Error('thumbnail failed')); })"
+        )
+        assert image.evaluate("img => img.naturalWidth > 0")
     screenshot(tab, "report")
     watched.check()
 
