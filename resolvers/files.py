@@ -152,12 +152,9 @@ async def _delete_slice(svc: Services, ids: Sequence[int]) -> dict[int, FileRow]
 
 async def reprocess_file(svc: Services, file_id: str | int) -> FileRow:
     """Forget a file's results and queue it for recognition again."""
-    number = parse_file_id(file_id)
+    row = await get_file(svc, file_id)
     async with svc.session() as session:
-        row = await db_files.get_file(session, file_id=number)
-        if row is None:
-            raise NotFound(f"No file with id {number}.")
-        await delete_predictions(session, file_id=number)
+        await delete_predictions(session, file_id=row.id or 0)
         row = await db_files.reset_to_pending(session, row=row)
         await session.commit()
     return row

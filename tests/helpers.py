@@ -65,14 +65,21 @@ def record_predictions(
 
 
 def record_failure(client: TestClient, file_id: int, reason: str) -> None:
+    set_status(client, file_id, FileStatus.FAILED, error=reason)
+
+
+def set_status(
+    client: TestClient, file_id: int, status: FileStatus, *, error: str | None = None
+) -> None:
+    """Put a file in a state directly in its database (a failure, a crash mid-recognition)."""
     svc = services(client)
 
     async def write() -> None:
         async with svc.session() as session:
             row = await get_file(session, file_id=file_id)
             assert row is not None
-            row.status = FileStatus.FAILED
-            row.error = reason
+            row.status = status
+            row.error = error
             session.add(row)
             await session.commit()
 

@@ -12,10 +12,10 @@ from starlette.testclient import TestClient
 from transformers import pipeline
 
 from config import Settings
-from db.files import FileStatus, get_file
+from db.files import FileStatus
 from server import create_app
 from tests import images
-from tests.helpers import gql, portal_run, services, upload_jpeg
+from tests.helpers import gql, set_status, upload_jpeg
 
 
 @pytest.fixture
@@ -187,17 +187,7 @@ def test_a_file_left_processing_by_a_crash_is_pending_after_restart(
 ) -> None:
     with TestClient(create_app(local_settings)) as client:
         file_id = upload(client, "car.jpg", images.jpeg())
-        svc = services(client)
-
-        async def interrupt() -> None:
-            async with svc.session() as session:
-                row = await get_file(session, file_id=file_id)
-                assert row is not None
-                row.status = FileStatus.PROCESSING
-                session.add(row)
-                await session.commit()
-
-        portal_run(client, interrupt)
+        set_status(client, file_id, FileStatus.PROCESSING)  # as a crash would leave it
         assert client.get(f"/files/{file_id}").json()["status"] == "processing"
     with TestClient(create_app(local_settings)) as client:
         assert client.get(f"/files/{file_id}").json()["status"] == "pending"
