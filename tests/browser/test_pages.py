@@ -39,9 +39,11 @@ def test_graphiql_runs_its_example_query(page: tuple[Page, Watched], site: Site)
     # GraphiQL also POSTs its introspection query on load; that answer may still be in
     # flight when the button is clicked, so wait for the one that carries the example.
     with tab.expect_response(
-        lambda r: r.url.endswith("/graphql")
-        and r.request.method == "POST"
-        and "files(first: 10)" in (r.request.post_data or "")
+        lambda r: (
+            r.url.endswith("/graphql")
+            and r.request.method == "POST"
+            and "files(first: 10)" in (r.request.post_data or "")
+        )
     ) as answer:
         tab.locator(".graphiql-execute-button").click()
     data = answer.value.json()
