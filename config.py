@@ -22,6 +22,8 @@ KNOWN_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 MB = 1024 * 1024
+# Shorter keys can be guessed; token_urlsafe(32) gives 43 characters.
+MIN_KEY_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -31,6 +33,7 @@ class Settings(BaseSettings):
         extra="ignore",  # an old `.env` may hold keys such as METADATA_FILE
         case_sensitive=False,
         env_ignore_empty=True,  # `KEY=` in .env means "use the default"
+        hide_input_in_errors=True,  # a start-up error must not print a key or token
     )
 
     # --- kept from the original service ---
@@ -80,6 +83,53 @@ class Settings(BaseSettings):
     max_json_body_kb: int = Field(default=1024, ge=1)
     max_batch_ids: int = Field(default=100, ge=1)
     log_level: str = "info"
+    graphql_max_depth: int = Field(default=12, ge=2)
+    graphql_max_aliases: int = Field(default=30, ge=1)
+    graphql_max_tokens: int = Field(default=5000, ge=100)
+    # Subscriptions (and other operations) one websocket may have running at once.
+    graphql_max_subscriptions: int = Field(default=20, ge=1, le=1000)
+    # Unset: on in development, off in production.
+    graphql_introspection: bool | None = None
+    graphiql: bool | None = None
+    graphql_field_suggestions: bool | None = None
+
+    # --- access ---
+    env: Literal["development", "production"] = "development"
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(default=(), repr=False)
+    read_api_keys: Annotated[tuple[str, ...], NoDecode] = Field(default=(), repr=False)
+    # Serve without keys on a non-loopback address anyway.
+    allow_open: bool = False
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("api_keys", "read_api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_keys", "read_api_keys")
+    @classmethod
+    def _strong_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        weak = [key for key in value if len(key) < MIN_KEY_LENGTH]
+        if weak:
+            # Never echo a key back: logs keep what a start-up error prints.
+            raise ValueError(
+                f"{len(weak)} API key(s) are shorter than {MIN_KEY_LENGTH} characters; make keys"
+                " with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin == "*" or not origin.startswith(("http://", "https://")):
+                raise ValueError(
+                    "CORS_ORIGINS takes exact origins such as https://app.example.com;"
+                    f" got {origin!r} (no wildcard: only the origins named are answered)"
+                )
+        return tuple(origin.rstrip("/") for origin in value)
 
     @field_validator("allowed_types", mode="before")
     @classmethod
@@ -104,6 +154,34 @@ class Settings(BaseSettings):
         if self.runtime == "onnxruntime" and self.precision == "bf16":
             raise ValueError("PRECISION=bf16 needs RUNTIME=torch: ONNX Runtime runs fp32 or int8")
         return self
+
+    @model_validator(mode="after")
+    def _keys_have_one_role(self) -> Settings:
+        if set(self.api_keys) & set(self.read_api_keys):
+            raise ValueError("a key is in both API_KEYS and READ_API_KEYS; give it one role")
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def introspection_on(self) -> bool:
+        return (
+            self.graphql_introspection
+            if self.graphql_introspection is not None
+            else not self.production
+        )
+
+    @property
+    def graphiql_on(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.production
+
+    @property
+    def field_suggestions_on(self) -> bool:
+        if self.graphql_field_suggestions is not None:
+            return self.graphql_field_suggestions
+        return not self.production
 
     @property
     def resolved_model_cache_dir(self) -> Path:

@@ -12,17 +12,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 
 import rest
+from access import KeyRing, exposure_problem, key_from_connection_params
 from config import Settings
+from middleware.api_keys import ApiKeyGuard
 from middleware.body_limit import BodyLimitByType
-from middleware.csrf import CSRFGuard
+from middleware.csrf import PREFLIGHT_HEADERS, CSRFGuard
 from rest.docs import STATIC_DIR, StaticAssets, graphiql_page
 from rest.errors import HANDLERS
 from schema import create_schema
@@ -37,6 +42,16 @@ _REQUEST = "cars.graphql_request"
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    def __init__(self, settings: Settings, keys: KeyRing) -> None:
+        super().__init__(
+            create_schema(settings),
+            graphql_ide="graphiql" if settings.graphiql_on else None,
+            multipart_uploads_enabled=True,
+            max_subscriptions_per_connection=settings.graphql_max_subscriptions,
+            allowed_origins=settings.cors_origins,
+        )
+        self.keys = keys
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
@@ -52,6 +67,14 @@ class GraphQLApp(GraphQL[Context, None]):
     ) -> Context:
         request.scope[_REQUEST] = request  # made before the body is parsed
         return make_context(request, response)
+
+    async def on_ws_connect(self, context: Context) -> None:
+        # Browsers cannot put a key in a websocket's headers, so one that came
+        # without may send it in `connection_init` (see access.py).
+        if context.role is None:
+            context.role = self.keys.role_of(key_from_connection_params(context.connection_params))
+        if context.role is None:
+            raise ConnectionRejectionError({"message": "An API key is needed."})
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Strawberry's page loads GraphiQL from unpkg.com; this one, from /static.
@@ -69,9 +92,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             log.info(
                 "serving with %s, images in %s", services.engine.dialect.name, settings.upload_dir
             )
+            _warn_if_open(settings)
             yield {"services": services}
 
-    graphql = GraphQLApp(create_schema(), multipart_uploads_enabled=True)
+    keys = KeyRing.from_settings(settings)
+    graphql = GraphQLApp(settings, keys)
     guarded = BodyLimitByType(
         CSRFGuard(graphql),
         json_limit=settings.max_json_body_kb * 1024,
@@ -83,7 +108,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Mount("/static", StaticAssets(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
+    middleware = [
+        # Outermost, so a preflight is answered before any key is asked for.
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "x-api-key", "content-type", *PREFLIGHT_HEADERS],
+            allow_credentials=False,  # keys travel in headers; there are no cookies
+            max_age=600,
+        ),
+        Middleware(ApiKeyGuard, keys=keys, allow_open=settings.allow_open),
+    ]
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers=HANDLERS, lifespan=lifespan
+    )
+
+
+def _warn_if_open(settings: Settings) -> None:
+    if settings.api_keys or settings.read_api_keys:
+        return
+    reach = "everyone who can reach it" if settings.allow_open else "this machine only (loopback)"
+    log.warning(
+        "THE SERVER IS OPEN: no API_KEYS are set, so anyone it serves may upload and delete"
+        " every file. It serves %s. Set API_KEYS before exposing it.",
+        reach,
+    )
 
 
 @functools.cache
@@ -97,3 +147,35 @@ def __getattr__(name: str) -> Starlette:
     if name == "app":
         return _default_app()
     raise AttributeError(name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python server.py`: start uvicorn, after refusing an address that would
+    expose a server without API keys (see access.exposure_problem)."""
+    import argparse
+    import os
+    import sys
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="Start the Cars Recognizer server.")
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--reload", action="store_true", help="restart on code changes")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    problem = exposure_problem(settings, args.host)
+    if problem:
+        print(problem, file=sys.stderr)
+        raise SystemExit(2)
+    uvicorn.run(
+        "server:app",
+        host=args.host,
+        port=args.port,
+        reload=args.reload,
+        log_level=settings.log_level.lower(),
+    )
+
+
+if __name__ == "__main__":
+    main()

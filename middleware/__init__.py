@@ -7,10 +7,18 @@ import json
 from starlette.types import Send
 
 
-async def send_json(send: Send, status: int, payload: object, *, close: bool = False) -> None:
+async def send_json(
+    send: Send,
+    status: int,
+    payload: object,
+    *,
+    close: bool = False,
+    extra_headers: dict[str, str] | None = None,
+) -> None:
     """Answer from middleware, before any app has run."""
     body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.encode(), v.encode()) for k, v in (extra_headers or {}).items()]
     if close:  # the rest of the request body will not be read
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -68,8 +68,11 @@ def _operation(
     description: str = "",
     parameters: tuple[Json, ...] = (),
     body: Json | None = None,
+    public: bool = False,
 ) -> Json:
     operation: Json = {"operationId": operation_id, "summary": summary, "tags": [tag]}
+    if public:
+        operation["security"] = [{}]
     if description:
         operation["description"] = description
     if parameters:
@@ -79,6 +82,9 @@ def _operation(
     # Every route reads the database, so any of them can find it down.
     operation["responses"] = {**responses}
     operation["responses"].setdefault("503", _ref("Unavailable", "responses"))
+    if not public:  # with API_KEYS set
+        operation["responses"].setdefault("401", _ref("Unauthorized", "responses"))
+        operation["responses"].setdefault("403", _ref("Forbidden", "responses"))
     return operation
 
 
@@ -411,6 +417,7 @@ def _paths() -> Json:
                 },
                 description="`degraded` when the recognizer cannot be used: uploads and "
                 "browsing still work.",
+                public=True,
             )
         },
     }
@@ -434,7 +441,17 @@ def spec() -> Json:
             {"name": "health", "description": "For load balancers and people."},
         ],
         "paths": _paths(),
+        # Keys are needed only when the server has API_KEYS; `{}` says so.
+        "security": [{}, {"bearer": []}, {"apiKey": []}],
         "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A key from API_KEYS (or READ_API_KEYS, to read only).",
+                },
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
             "schemas": _schemas(),
             "parameters": {
                 "ImageId": {
@@ -447,6 +464,11 @@ def spec() -> Json:
                 }
             },
             "responses": {
+                "Unauthorized": _error("The server has API keys and none, or a wrong one, came."),
+                "Forbidden": _error(
+                    "A read-only key tried to change something; or the server has no keys and"
+                    " was reached on a non-loopback address without ALLOW_OPEN."
+                ),
                 "NotFound": _error("No file with that id, or its image is missing."),
                 "Unavailable": _error(
                     "The database, the image folder or the recognizer cannot be used; the "

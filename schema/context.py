@@ -10,7 +10,9 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
+from access import Role
 from db.predictions import PredictionRow
+from middleware.api_keys import ROLE
 from resolvers import files
 from services import Services
 
@@ -22,6 +24,10 @@ class Context:
     services: Services
     # Per request, never shared: a DataLoader caches what it loaded.
     predictions: DataLoader[int, list[PredictionRow]]
+    # What the API key allows (middleware/api_keys.py); a websocket that sent its
+    # key in `connection_init` gets it then (server.py).
+    role: Role | None = None
+    connection_params: object = None
 
 
 def make_context(request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
@@ -36,4 +42,5 @@ def make_context(request: Request | WebSocket, response: Response | WebSocket | 
         response=response,
         services=services,
         predictions=DataLoader(load_fn=load_predictions),
+        role=request.scope.get(ROLE),
     )
