@@ -11,7 +11,8 @@
     ├── InvalidInput         a malformed argument (cursor, page size, ids)
     ├── Unavailable          a dependency (the database, the image folder) is down
     │   └── RecognizerUnavailable  the model cannot be loaded; the message says how to fix it
-    └── UpstreamError        the remote recognizer failed, refused, or answered nonsense
+    ├── UpstreamError        the remote recognizer failed, refused, or answered nonsense
+    └── FellBehind           a subscriber read its events too slowly to be kept up to date
 
 Resolvers raise these. GraphQL turns them into typed user errors and REST into
 the status codes of REST_COMPAT.md. Anything else is a bug: it is logged with its
@@ -79,3 +80,7 @@ class RecognizerUnavailable(Unavailable):
 
 class UpstreamError(AppError):
     code = "UPSTREAM_ERROR"
+
+
+class FellBehind(AppError):
+    code = "FELL_BEHIND"

@@ -19,6 +19,7 @@ from db.engine import SessionFactory, create_engine, create_session_factory
 from db.files import all_stored_keys, release_interrupted
 from db.migrate import migrate
 from errors import Unavailable
+from events import EventBus
 from recognition.base import Recognizer
 from recognition.factory import create_recognizer
 from storage.blobs import BlobStore
@@ -43,6 +44,9 @@ class Services:
     decode_slots: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(os.cpu_count() or 1)
     )
+
+    # What happens to files, for live subscriptions.
+    events: EventBus = field(default_factory=EventBus)
 
     def file_lock(self, file_id: int) -> asyncio.Lock:
         return self.file_locks[file_id % len(self.file_locks)]

@@ -12,6 +12,7 @@ from db import files as db_files
 from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow, delete_predictions, predictions_for_files
 from errors import AppError, InvalidInput, NotFound
+from events import FileEventKind
 from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
 from services import Services
 from storage.thumbnails import make_thumbnail
@@ -141,6 +142,8 @@ async def _delete_slice(svc: Services, ids: Sequence[int]) -> dict[int, FileRow]
         }
         await db_files.delete_files(session, ids=list(rows))
         await session.commit()
+    for row in rows.values():
+        svc.events.publish(FileEventKind.DELETED, row)
     for key in sorted({row.stored_key for row in rows.values()}):
         async with svc.blobs.lock(key):
             async with svc.session() as session:
@@ -157,6 +160,7 @@ async def reprocess_file(svc: Services, file_id: str | int) -> FileRow:
         await delete_predictions(session, file_id=row.id or 0)
         row = await db_files.reset_to_pending(session, row=row)
         await session.commit()
+    svc.events.publish(FileEventKind.PENDING, row)
     return row
 
 

@@ -13,6 +13,7 @@ from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow, known_predictions, replace_predictions
 from db.types import utcnow
 from errors import AppError, RecognizerUnavailable, UpstreamError
+from events import FileEventKind
 from recognition.base import Guess, ImageRef, Recognition
 from recognition.labels import parse_label
 from resolvers.files import check_ids, get_file
@@ -106,6 +107,7 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
         _mark_done(row, recognition.model_id, recognition.backend, recognition.elapsed_ms)
         session.add(row)
         await session.commit()
+    svc.events.publish(FileEventKind.DONE, row)
     return row
 
 
@@ -122,3 +124,4 @@ async def _set(svc: Services, row: FileRow, status: FileStatus, error: str | Non
     async with svc.session() as session:
         await db_files.set_status(session, row=row, status=status, error=error)
         await session.commit()
+    svc.events.publish(FileEventKind(status.value), row)

@@ -16,6 +16,7 @@ import anyio
 from db import files as db_files
 from db.files import FileRow
 from errors import EmptyUpload, InvalidUpload, TooManyFiles, UnsupportedType
+from events import FileEventKind
 from services import Services
 from storage.blobs import TempBlob
 from storage.filenames import clean_filename, extension
@@ -116,6 +117,7 @@ async def _keep(svc: Services, name: str, blob: TempBlob, info: ImageInfo) -> Fi
             await _discard_if_unused(svc, key)
             raise
     log.info("stored file %s (%s, %d bytes)", row.id, info.mime_type, blob.size)
+    svc.events.publish(FileEventKind.UPLOADED, row)
     return row
 
 

@@ -21,6 +21,7 @@ from strawberry.tools import merge_types
 from config import Settings
 from errors import AppError
 from schema.access import ReadOnlyKeys
+from schema.events import Subscription
 from schema.files import FileMutations, FileQueries
 from schema.inference import InferenceMutations
 from schema.stats import StatsQueries
@@ -54,6 +55,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not settings.field_suggestions_on),
     )

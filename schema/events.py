@@ -1,0 +1,67 @@
+"""Live file events over a GraphQL subscription (graphql-transport-ws at /graphql)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from strawberry import Info
+
+import events
+from errors import InvalidInput
+from resolvers.ids import global_id, parse_file_id
+from schema.context import Context
+from schema.files import File
+
+# A page watching a big batch subscribes to its ids; more than this is better
+# served by subscribing to everything (no `ids`).
+MAX_SUBSCRIBED_IDS = 1000
+
+FileEventKind = strawberry.enum(
+    events.FileEventKind,
+    description="What happened to a file. PENDING: queued again (reprocessed, or the "
+    "recognizer was unavailable).",
+)
+
+
+@strawberry.type(description="A file's new state, sent when something happens to it.")
+class FileEvent:
+    kind: FileEventKind  # type: ignore[valid-type]
+    id: strawberry.ID = strawberry.field(description="The file's global id.")
+    database_id: int
+    file: File | None = strawberry.field(
+        description="The file as it is after the event; null once deleted."
+    )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Every upload, start, finish, failure, reprocess and delete, as it happens; "
+        "only those of `ids` when given. A client that reads too slowly (1,000 events behind) "
+        "gets an error and should subscribe again and re-read the files."
+    )
+    async def file_events(
+        self, info: Info[Context, None], ids: list[strawberry.ID] | None = None
+    ) -> AsyncGenerator[FileEvent, None]:
+        wanted = None
+        if ids is not None:
+            if len(ids) > MAX_SUBSCRIBED_IDS:
+                raise InvalidInput(
+                    f"At most {MAX_SUBSCRIBED_IDS} ids per subscription; got {len(ids)}."
+                )
+            wanted = {parse_file_id(value) for value in ids}
+        bus = info.context.services.events
+        async with bus.listen(wanted) as listener:
+            while True:
+                event = await listener.next()
+                # One context serves the whole connection: forget what its loader
+                # cached, so predictions are read as they are now.
+                info.context.predictions.clear_all()
+                deleted = event.kind is events.FileEventKind.DELETED
+                yield FileEvent(
+                    kind=event.kind,
+                    id=strawberry.ID(global_id("File", event.file_id)),
+                    database_id=event.file_id,
+                    file=None if deleted else File.from_row(event.row),
+                )
