@@ -69,15 +69,22 @@ async def thumbnail(request: Request) -> FileResponse:
     return FileResponse(path, media_type="image/jpeg", headers=_UNTRUSTED_BYTES)
 
 
+# One route per path with every method it takes, so that a 405 names them all
+# in its `Allow` header.
+async def _collection(request: Request) -> JSONResponse:
+    return await (delete_all if request.method == "DELETE" else list_files)(request)
+
+
+async def _member(request: Request) -> JSONResponse:
+    return await (delete_file if request.method == "DELETE" else get_file)(request)
+
+
 def routes() -> list[BaseRoute]:
     # Both spellings of each collection route: a redirect would lose a POST body.
     return [
-        Route("/files", list_files, methods=["GET"]),
-        Route("/files/", list_files, methods=["GET"]),
-        Route("/files", delete_all, methods=["DELETE"]),
-        Route("/files/", delete_all, methods=["DELETE"]),
-        Route("/files/{image_id}", get_file, methods=["GET"]),
-        Route("/files/{image_id}", delete_file, methods=["DELETE"]),
+        Route("/files", _collection, methods=["GET", "DELETE"]),
+        Route("/files/", _collection, methods=["GET", "DELETE"]),
+        Route("/files/{image_id}", _member, methods=["GET", "DELETE"]),
         Route("/files/{image_id}/reprocess", reprocess, methods=["POST"]),
         Route("/files/{image_id}/image", image, methods=["GET"]),
         Route("/files/{image_id}/thumbnail", thumbnail, methods=["GET"]),

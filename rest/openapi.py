@@ -231,7 +231,10 @@ def _schemas() -> Json:
 
 
 def _paths() -> Json:
-    photo = _t("string", "A JPEG or PNG photo.", format="binary")
+    photo = _t("string", "A JPEG or PNG photo.", format="binary", minLength=1)
+    # In a batch an empty or broken file is refused on its own (see `rejected`),
+    # not the request: any bytes are valid there.
+    any_photo = _t("string", "A JPEG or PNG photo.", format="binary")
     refused = {
         "400": _error("No file, an empty file, not an image, corrupt, truncated or a polyglot."),
         "413": _error("Over the size limit."),
@@ -260,7 +263,11 @@ def _paths() -> Json:
                 },
                 description="Files that pass the checks are stored; the others are listed in "
                 "`rejected` and named in `message`.",
-                body={"multipart/form-data": {"schema": _object({"files": _list(photo)})}},
+                body={
+                    "multipart/form-data": {
+                        "schema": _object({"files": _list(any_photo, minItems=1)})
+                    }
+                },
             )
         },
         "/inference/{image_id}": {
@@ -386,7 +393,7 @@ def _paths() -> Json:
                     _query(
                         "status",
                         "`done` (the default), `pending`, `processing`, `failed`, or `all`.",
-                        _t("string"),
+                        _t("string", enum=["done", "pending", "processing", "failed", "all"]),
                     ),
                     _query("make", "Only files whose top prediction is this make.", _t("string")),
                 ),
@@ -399,9 +406,11 @@ def _paths() -> Json:
                 "visualization",
                 {
                     "200": _content("The report.", _t("string"), "text/html"),
-                    "400": _error("`page` is not a whole number from 1."),
+                    "400": _error("`page` is not a whole number from 1 to 999,999,999."),
                 },
-                parameters=(_query("page", "Page number.", _t("integer", minimum=1)),),
+                parameters=(
+                    _query("page", "Page number.", _t("integer", minimum=1, maximum=999_999_999)),
+                ),
             )
         },
         "/health": {

@@ -53,7 +53,7 @@ async def export_csv(request: Request) -> StreamingResponse:
 async def report_route(request: Request) -> HTMLResponse:
     raw = request.query_params.get("page", "1")
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-        raise InvalidInput("page must be a whole number from 1.")
+        raise InvalidInput("page must be a whole number from 1 to 999,999,999.")
     data = await report.report_page(_svc(request), page=int(raw))
     s = data.stats
     html = _TEMPLATES.get_template("report.html").render(
