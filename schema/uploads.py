@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import strawberry
+from starlette.datastructures import UploadFile
 from strawberry import Info
 from strawberry.file_uploads import Upload
 
 from db.files import FileRow
-from errors import InvalidUpload
+from errors import EmptyUpload, InvalidUpload
 from resolvers import uploads
 from resolvers.uploads import IncomingFile
 from schema.context import Context
@@ -34,8 +33,7 @@ class UploadMutations:
     @strawberry.mutation(description="Upload one JPEG or PNG photo.")
     async def upload_file(self, info: Info[Context, None], file: Upload) -> UploadFilePayload:
         try:
-            # Starlette hands uploads over as UploadFile, an IncomingFile.
-            row = await uploads.upload_file(info.context.services, cast(IncomingFile, file))
+            row = await uploads.upload_file(info.context.services, _incoming(file))
         except InvalidUpload as exc:
             return UploadFilePayload(file=None, errors=[UserError.of(exc, input=_name(file))])
         return UploadFilePayload(file=File.from_row(row), errors=[])
@@ -47,7 +45,7 @@ class UploadMutations:
         self, info: Info[Context, None], files: list[Upload]
     ) -> UploadFilesPayload:
         try:
-            sent = cast(list[IncomingFile], files)
+            sent = [_incoming(upload, index) for index, upload in enumerate(files)]
             outcomes = await uploads.upload_files(info.context.services, sent)
         except InvalidUpload as exc:  # the request as a whole: no files, or too many
             return UploadFilesPayload(files=[], errors=[UserError.of(exc)])
@@ -59,6 +57,18 @@ class UploadMutations:
             else:
                 problems.append(UserError.of(outcome, index=index, input=_name(upload)))
         return UploadFilesPayload(files=stored, errors=problems)
+
+
+def _incoming(upload: object, index: int | None = None) -> IncomingFile:
+    """The uploaded file. The Upload scalar takes any value, so a string literal
+    or a JSON variable arrives here too: refuse it, saying how to send a file."""
+    if isinstance(upload, UploadFile):  # how Starlette hands multipart files over
+        return upload
+    which = "The file" if index is None else f"Item {index} of `files`"
+    raise EmptyUpload(
+        f"{which} is not an uploaded file: send the request as multipart/form-data, with the"
+        " file mapped to its variable (the GraphQL multipart request spec)."
+    )
 
 
 def _name(upload: object) -> str | None:

@@ -7,7 +7,7 @@ from starlette.testclient import TestClient
 from config import Settings
 from tests import images
 from tests.conftest import stored_images
-from tests.helpers import gql_upload
+from tests.helpers import gql, gql_upload
 
 UPLOAD_ONE = "mutation($file: Upload!) { uploadFile(file: $file) { file { databaseId filename mimeType width height status } errors { code message input } } }"
 UPLOAD_MANY = "mutation($files: [Upload!]!) { uploadFiles(files: $files) { files { databaseId filename } errors { code index input message } } }"
@@ -127,3 +127,21 @@ def test_upload_files_over_the_count_limit_stores_nothing(
     assert payload["files"] == []
     assert payload["errors"][0]["code"] == "TOO_MANY_FILES"
     assert stored_images(settings) == []
+
+
+def test_a_value_that_is_not_a_file_is_refused_with_how_to_send_one(client: TestClient) -> None:
+    # found by tests/fuzz: the Upload scalar takes any literal or JSON value
+    one = gql(
+        client, 'mutation { uploadFile(file: "car.jpg") { file { id } errors { code message } } }'
+    )
+    [error] = one["data"]["uploadFile"]["errors"]
+    assert error["code"] == "EMPTY_FILE"
+    assert "multipart request spec" in error["message"]
+    many = gql(
+        client,
+        "mutation ($f: [Upload!]!) { uploadFiles(files: $f) { files { id } errors { code message } } }",
+        {"f": [{"name": "x"}, 3]},
+    )
+    [error] = many["data"]["uploadFiles"]["errors"]
+    assert error["message"].startswith("Item 0 of `files` is not an uploaded file")
+    assert gql(client, "{ files { totalCount } }")["data"]["files"]["totalCount"] == 0
