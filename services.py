@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -48,15 +49,24 @@ class Services:
     # What happens to files, for live subscriptions.
     events: EventBus = field(default_factory=EventBus)
 
+    # SQLite lets one connection write at a time, and the others poll for the
+    # lock in no order: under load a writer could wait past busy_timeout and
+    # fail. This process's writers take turns here instead, first come first
+    # served, and reads (WAL) go on beside them. PostgreSQL needs no such turn.
+    write_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+
     def file_lock(self, file_id: int) -> asyncio.Lock:
         return self.file_locks[file_id % len(self.file_locks)]
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
         """A database session; a lost or locked database becomes `Unavailable`
-        (503) instead of an unexplained 500."""
+        (503) instead of an unexplained 500. `write`: the session will commit
+        changes (it waits for its turn on SQLite)."""
+        serial = write and self.engine.dialect.name == "sqlite"
         try:
-            async with self.sessions() as session:
+            turn = self.write_turn if serial else contextlib.nullcontext()
+            async with turn, self.sessions() as session:
                 yield session
         except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError) as exc:
             log.warning("database unavailable: %s", exc)
@@ -72,7 +82,11 @@ class Services:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     blobs = BlobStore(settings.upload_dir)
     blobs.prepare()
-    engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
+    engine = create_engine(
+        settings.resolved_database_url,
+        pool_size=settings.db_pool_size,
+        busy_timeout=settings.db_busy_timeout_seconds,
+    )
     try:
         await migrate(engine)
         services = Services(
@@ -82,7 +96,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             blobs=blobs,
             recognizer=create_recognizer(settings),
         )
-        async with services.session() as session:
+        async with services.session(write=True) as session:
             keys = await all_stored_keys(session)
             released = await release_interrupted(session)
             await session.commit()

@@ -134,7 +134,7 @@ async def delete_all_files(svc: Services) -> int:
 
 
 async def _delete_slice(svc: Services, ids: Sequence[int]) -> dict[int, FileRow]:
-    async with svc.session() as session:
+    async with svc.session(write=True) as session:
         rows = {
             row.id: row
             for row in await db_files.files_by_ids(session, ids=ids)
@@ -156,7 +156,7 @@ async def _delete_slice(svc: Services, ids: Sequence[int]) -> dict[int, FileRow]
 async def reprocess_file(svc: Services, file_id: str | int) -> FileRow:
     """Forget a file's results and queue it for recognition again."""
     row = await get_file(svc, file_id)
-    async with svc.session() as session:
+    async with svc.session(write=True) as session:
         await delete_predictions(session, file_id=row.id or 0)
         row = await db_files.reset_to_pending(session, row=row)
         await session.commit()

@@ -100,7 +100,7 @@ async def _keep(svc: Services, name: str, blob: TempBlob, info: ImageInfo) -> Fi
         shared = await anyio.to_thread.run_sync(svc.blobs.commit, blob)
         assert shared == key
         try:
-            async with svc.session() as session:
+            async with svc.session(write=True) as session:
                 row = await db_files.insert_file(
                     session,
                     filename=name,
