@@ -186,6 +186,16 @@ async def set_status(
     return row
 
 
+async def release_file(session: AsyncSession, *, file_id: int) -> None:
+    """One file left `processing` goes back to `pending`."""
+    query = (
+        update(FileRow)
+        .where(col(FileRow.id) == file_id, col(FileRow.status) == FileStatus.PROCESSING)
+        .values(status=FileStatus.PENDING)
+    )
+    await session.exec(query)
+
+
 async def release_interrupted(session: AsyncSession) -> int:
     """Files left `processing` by a crash go back to `pending`."""
     query = (

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from db import files as db_files
 from db.files import FileRow, FileStatus
@@ -50,7 +51,13 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
         if isinstance(outcome, AppError):
             await _set(svc, row, FileStatus.FAILED, outcome.message)
             raise outcome if isinstance(outcome, UpstreamError) else UpstreamError(outcome.message)
-        return await _store(svc, row, outcome)
+        try:
+            return await _store(svc, row, outcome)
+        except BaseException:
+            # The results could not be written (the database went away, say):
+            # the file must not stay `processing`; it can be recognized again.
+            await asyncio.shield(_release(svc, row.id or 0))
+            raise
 
 
 async def infer_files(svc: Services, file_ids: Sequence[str | int]) -> list[FileRow | AppError]:
@@ -102,7 +109,7 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
                 year=parts.year,
             )
         )
-    async with svc.session() as session:
+    async with svc.session(write=True) as session:
         await replace_predictions(session, file_id=row.id or 0, predictions=predictions)
         _mark_done(row, recognition.model_id, recognition.backend, recognition.elapsed_ms)
         session.add(row)
@@ -120,8 +127,46 @@ def _mark_done(row: FileRow, model_id: str, backend: str, elapsed_ms: float) -> 
     row.inference_ms = round(elapsed_ms, 2)
 
 
+async def _release(svc: Services, file_id: int) -> None:
+    """Put a file whose results were lost back to pending. The database may be
+    what failed: then keep trying in the background, so that the file is not
+    left `processing` until the next start-up."""
+    try:
+        await _release_once(svc, file_id)
+    except AppError as exc:
+        log.warning("file %s is left processing for now: %s", file_id, exc.message)
+        _in_background(_release_later(svc, file_id))
+
+
+async def _release_later(svc: Services, file_id: int, attempts: int = 60) -> None:
+    for _ in range(attempts):
+        await asyncio.sleep(1)
+        try:
+            await _release_once(svc, file_id)
+            return
+        except AppError:
+            continue
+    log.error("file %s stays processing until the next start-up", file_id)
+
+
+async def _release_once(svc: Services, file_id: int) -> None:
+    async with svc.session(write=True) as session:
+        await db_files.release_file(session, file_id=file_id)
+        await session.commit()
+    svc.events.publish(FileEventKind.PENDING, await get_file(svc, file_id))
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _in_background(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(work)
+    _background.add(task)  # the loop keeps only weak references to tasks
+    task.add_done_callback(_background.discard)
+
+
 async def _set(svc: Services, row: FileRow, status: FileStatus, error: str | None = None) -> None:
-    async with svc.session() as session:
+    async with svc.session(write=True) as session:
         await db_files.set_status(session, row=row, status=status, error=error)
         await session.commit()
     svc.events.publish(FileEventKind(status.value), row)
