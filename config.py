@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # --- storage ---
     database_url: str | None = None  # default: a SQLite file inside UPLOAD_DIR
     db_pool_size: int = Field(default=5, ge=1)
+    # SQLite: how long a statement waits for another process's write lock
+    # before the request fails with 503. (This server's own writers queue.)
+    db_busy_timeout_seconds: float = Field(default=5, gt=0, le=600)
 
     # --- uploads ---
     allowed_types: Annotated[tuple[str, ...], NoDecode] = ("image/jpeg", "image/png")
