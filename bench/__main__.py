@@ -1,6 +1,8 @@
 """`python -m bench [section ...]`: the benchmark suite. Numbers are printed,
 never asserted. Sections: recognition, server, uploads, scale (all by default).
-BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes."""
+BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes.
+`python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
+LOAD_SECONDS); it is never part of the default set."""
 
 from __future__ import annotations
 
@@ -9,21 +11,31 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import recognition, scale, uploads
+from bench import load, recognition, scale, uploads
 from bench import server as overhead
 from bench.harness import Figure, header
 from recognition.local import resolve_engine
 
 SECTIONS = ("recognition", "server", "uploads", "scale")
+# Run only when named: a minute of full load, with its own report and exit status.
+ON_REQUEST = ("load",)
 
 
 def main(argv: list[str]) -> None:
     wanted = argv or list(SECTIONS)
-    unknown = set(wanted) - set(SECTIONS)
+    unknown = set(wanted) - set(SECTIONS) - set(ON_REQUEST)
     if unknown:
         raise SystemExit(
-            f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}"
+            f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS + ON_REQUEST)}"
         )
+    figure_sections = [s for s in wanted if s in SECTIONS]
+    if figure_sections:
+        figures_table(figure_sections)
+    if "load" in wanted:
+        sys.exit(load.main())
+
+
+def figures_table(wanted: list[str]) -> None:
     runs = int(os.environ.get("BENCH_RUNS", "5"))
     sizes = [int(n) for n in os.environ.get("BENCH_SIZES", "1000,10000,100000").split(",")]
     print(header())
