@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import partial
 
@@ -17,6 +18,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from config import Settings
 from errors import AppError
@@ -27,6 +29,8 @@ from schema.inference import InferenceMutations
 from schema.stats import StatsQueries
 from schema.uploads import UploadMutations
 
+log = logging.getLogger("cars.graphql")
+
 Query = merge_types("Query", (FileQueries, StatsQueries))
 Mutation = merge_types("Mutation", (UploadMutations, InferenceMutations, FileMutations))
 
@@ -36,6 +40,20 @@ def _is_unexpected(error: GraphQLError) -> bool:
     our own AppErrors carry messages written for clients."""
     original = error.original_error
     return original is not None and not isinstance(original, (AppError, GraphQLError))
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log bugs with their traceback, as Strawberry does; a client's own
+        mistakes (a malformed query, a file not found) only at debug level, so
+        that a fuzzer or an attacker cannot flood the error log."""
+        bugs = [error for error in errors if _is_unexpected(error)]
+        super().process_errors(bugs, execution_context)
+        for error in errors:
+            if not _is_unexpected(error):
+                log.debug("GraphQL error for the client: %s", error.message)
 
 
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
@@ -52,7 +70,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not settings.introspection_on:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
