@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        log.setLevel(settings.log_level.upper())
+        _configure_logging(settings.log_level)
         async with open_services(settings) as services:
             app.state.services = services  # for tools and tests; requests use their own state
             log.info(
@@ -123,6 +123,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=routes, middleware=middleware, exception_handlers=HANDLERS, lifespan=lifespan
     )
+
+
+def _configure_logging(level: str) -> None:
+    """Show the server's own messages at LOG_LEVEL. uvicorn configures only its
+    loggers, so without this only warnings would reach the console; where the
+    host application has configured logging, that is left alone."""
+    log.setLevel(level.upper())
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)-9s %(name)s: %(message)s"))
+        log.addHandler(handler)
 
 
 def _warn_if_open(settings: Settings) -> None:
