@@ -206,6 +206,19 @@ def test_subscriptions_per_connection_are_bounded_and_bad_ids_refused(live: Live
     asyncio.run(scenario())
 
 
+def test_a_subscription_to_too_many_ids_is_refused(live: LiveServer) -> None:
+    async def scenario() -> None:
+        async with _connect(live, {"apiKey": KEY}) as ws:
+            await _subscribe(ws, "big", list(range(1, 1002)))
+            answer = await _next(ws)
+            assert answer["payload"]["errors"][0]["message"] == (
+                "At most 1000 ids per subscription; got 1001."
+            )
+            assert answer["payload"]["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+
+    asyncio.run(scenario())
+
+
 def test_a_websocket_without_a_key_is_refused(live: LiveServer) -> None:
     async def scenario() -> None:
         url = live.url.replace("http://", "ws://") + "/graphql"
