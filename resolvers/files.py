@@ -46,6 +46,7 @@ async def list_files(
     after: str | None = None,
     status: FileStatus | None = None,
     search: str | None = None,
+    make: str | None = None,
     newest_first: bool = True,
 ) -> FilePage:
     if not 0 <= first <= MAX_PAGE_SIZE:
@@ -56,6 +57,7 @@ async def list_files(
             session,
             status=status,
             search=search,
+            make=make,
             newest_first=newest_first,
             after_id=after_id,
             limit=first + 1,  # one more than asked tells whether a next page exists
@@ -66,10 +68,14 @@ async def list_files(
 
 
 async def count_files(
-    svc: Services, *, status: FileStatus | None = None, search: str | None = None
+    svc: Services,
+    *,
+    status: FileStatus | None = None,
+    search: str | None = None,
+    make: str | None = None,
 ) -> int:
     async with svc.session() as session:
-        return await db_files.count_files(session, status=status, search=search)
+        return await db_files.count_files(session, status=status, search=search, make=make)
 
 
 async def all_files(svc: Services) -> Sequence[FileRow]:

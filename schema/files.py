@@ -137,6 +137,7 @@ class FileConnection:
     page_info: PageInfo
     filter_status: strawberry.Private[db_files.FileStatus | None]
     filter_search: strawberry.Private[str | None]
+    filter_make: strawberry.Private[str | None]
 
     @strawberry.field(description="The files of this page (the edges' nodes).")
     def nodes(self) -> list[File]:
@@ -145,7 +146,10 @@ class FileConnection:
     @strawberry.field(description="How many files match the filters, on all pages.")
     async def total_count(self, info: Info[Context, None]) -> int:
         return await files.count_files(
-            info.context.services, status=self.filter_status, search=self.filter_search
+            info.context.services,
+            status=self.filter_status,
+            search=self.filter_search,
+            make=self.filter_make,
         )
 
 
@@ -181,6 +185,12 @@ class FileQueries:
         search: Annotated[
             str | None, strawberry.argument(description="Part of the file name, any case.")
         ] = None,
+        make: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only files whose best guess is of this make, any case."
+            ),
+        ] = None,
         order: FileOrder = FileOrder.NEWEST_FIRST,
     ) -> FileConnection:
         page = await files.list_files(
@@ -189,6 +199,7 @@ class FileQueries:
             after=after,
             status=status,
             search=search,
+            make=make,
             newest_first=order is FileOrder.NEWEST_FIRST,
         )
         edges = [
@@ -204,6 +215,7 @@ class FileQueries:
             ),
             filter_status=status,
             filter_search=search,
+            filter_make=make,
         )
 
     @strawberry.field(

@@ -62,6 +62,23 @@ def test_filters_by_status_and_name(client: TestClient) -> None:
     assert page(client, search="zzz")["totalCount"] == 0
 
 
+def test_filters_by_the_make_of_the_best_guess(client: TestClient) -> None:
+    audi = upload_jpeg(client, "a.jpg", color=(255, 0, 0))
+    bmw = upload_jpeg(client, "b.jpg", color=(0, 0, 255))
+    upload_jpeg(client, "pending.jpg", color=(0, 255, 0))
+    record_predictions(
+        client, audi["id"], [("Audi R8 Coupe 2012", 0.7), ("BMW M3 Coupe 2012", 0.2)]
+    )
+    record_predictions(client, bmw["id"], [("BMW X5 SUV 2007", 0.9)])
+    query = "query ($m: String) { files(make: $m) { totalCount nodes { databaseId } } }"
+    by_make = gql(client, query, {"m": "bmw"})["data"]["files"]  # any case; top-1 only
+    assert by_make["totalCount"] == 1
+    assert [n["databaseId"] for n in by_make["nodes"]] == [bmw["id"]]
+    assert gql(client, query, {"m": "Audi"})["data"]["files"]["totalCount"] == 1
+    assert gql(client, query, {"m": "Tesla"})["data"]["files"]["totalCount"] == 0
+    assert gql(client, query, {"m": None})["data"]["files"]["totalCount"] == 3
+
+
 @pytest.mark.parametrize(
     ("variables", "words"),
     [
