@@ -31,7 +31,10 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
     async with svc.file_lock(row.id):
         row = await get_file(svc, row.id)  # as it is now, after any recognition we waited for
         if row.status is FileStatus.DONE and row.model_id == svc.recognizer.model_id:
-            return row  # already this model's results
+            # Already this model's results. Listeners still hear that it is
+            # done, so progress counted from events reaches 100%.
+            svc.events.publish(FileEventKind.DONE, row)
+            return row
         known = await _known(svc, row)
         if known is not None:
             return await _store(svc, row, known)

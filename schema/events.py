@@ -38,8 +38,11 @@ class FileEvent:
 class Subscription:
     @strawberry.subscription(
         description="Every upload, start, finish, failure, reprocess and delete, as it happens; "
-        "only those of `ids` when given. A client that reads too slowly (1,000 events behind) "
-        "gets an error and should subscribe again and re-read the files."
+        "only those of `ids` when given. Subscribe before starting the work you want to watch: "
+        "events are not replayed, and a mutation's answer may arrive before its last events. "
+        "Recognizing a file that already has the current model's results sends DONE again. A "
+        "client that reads too slowly (1,000 events behind) gets FELL_BEHIND and should "
+        "subscribe again and re-read the files."
     )
     async def file_events(
         self, info: Info[Context, None], ids: list[strawberry.ID] | None = None

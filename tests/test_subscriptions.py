@@ -159,6 +159,13 @@ def test_every_change_to_a_file_arrives_in_order(live: LiveServer) -> None:
                 "id": deleted["id"],
                 "file": None,
             }
+            # recognizing a file that already has this model's results changes
+            # nothing, and still says it is done (progress counts on it)
+            await asyncio.to_thread(
+                httpx.post, f"{live.url}/inference/{ids[2]}", headers=_headers()
+            )
+            [again] = await _events(ws, 1)
+            assert (again["kind"], again["databaseId"]) == ("DONE", ids[2])
 
     asyncio.run(scenario())
 
