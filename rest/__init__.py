@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from config import Settings
-from rest import docs, files, health, inference, uploads, visualization
+from rest import docs, files, health, home, inference, uploads, visualization
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
@@ -16,5 +16,6 @@ def routes(settings: Settings) -> list[BaseRoute]:
         *files.routes(),
         *health.routes(),
         *docs.routes(),
+        *home.routes(),
         *visualization.routes(),
     ]

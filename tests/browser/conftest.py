@@ -5,9 +5,11 @@ as do console errors and failed requests. Screenshots go to artifacts/."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
@@ -46,8 +48,10 @@ class Watched:
 
     problems: list[str] = field(default_factory=list)
 
-    def check(self) -> None:
-        assert self.problems == [], "\n".join(self.problems)
+    def check(self, *, expected: Callable[[str], bool] | None = None) -> None:
+        """No problem, but those that `expected` says the test caused on purpose."""
+        unexpected = [p for p in self.problems if expected is None or not expected(p)]
+        assert unexpected == [], "\n".join(unexpected)
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +88,14 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser, site: Site) -> Iterator[tuple[Page, Watched]]:
+@contextmanager
+def watched_page(browser: Browser, url: str, **context: Any) -> Iterator[tuple[Page, Watched]]:
+    """A new tab in its own browser context, watched for console errors, failed
+    requests, HTTP errors and any request to a host other than `url`'s."""
     watched = Watched()
-    own_host = urlsplit(site.url).netloc
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    own_host = urlsplit(url).netloc
+    options: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}, **context}
+    browser_context = browser.new_context(**options)
 
     def only_our_host(route: Route, request: Request) -> None:
         if urlsplit(request.url).netloc in (own_host, "") or request.url.startswith(
@@ -99,12 +106,13 @@ def page(browser: Browser, site: Site) -> Iterator[tuple[Page, Watched]]:
             watched.problems.append(f"request to another host: {request.url}")
             route.abort()
 
-    context.route("**/*", only_our_host)
-    tab = context.new_page()
+    browser_context.route("**/*", only_our_host)
+    tab = browser_context.new_page()
 
     def console(message: ConsoleMessage) -> None:
         if message.type == "error":
-            watched.problems.append(f"console error: {message.text}")
+            where = message.location.get("url", "")
+            watched.problems.append(f"console error: {message.text} ({where})")
 
     tab.on("console", console)
     tab.on("pageerror", lambda error: watched.problems.append(f"page error: {error}"))
@@ -117,8 +125,16 @@ def page(browser: Browser, site: Site) -> Iterator[tuple[Page, Watched]]:
             watched.problems.append(f"HTTP {answer.status}: {answer.url}")
 
     tab.on("response", response)
-    yield tab, watched
-    context.close()
+    try:
+        yield tab, watched
+    finally:
+        browser_context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, site: Site) -> Iterator[tuple[Page, Watched]]:
+    with watched_page(browser, site.url) as watched:
+        yield watched
 
 
 def screenshot(page: Page, name: str) -> None:
