@@ -28,6 +28,7 @@ import aiohttp
 from PIL import Image, ImageDraw
 
 from bench.harness import LiveServer, header, server
+from bench.models import save_tiny_vit
 from recognition.local import resolve_engine
 
 # A share of uploads re-sends bytes from this small pool, shared by every client:
@@ -135,37 +136,6 @@ class Client:
         if self.unrecognized:
             return self.rng.choice(sorted(self.unrecognized))
         return self.rng.choice(self.mine)
-
-
-def make_tiny_model(folder: Path) -> None:
-    """A real ViT classifier, two layers of width 32 and random weights, with the
-    196 Stanford Cars labels, saved as a Hub model is (as tests/conftest.py
-    builds it): the server loads it through the same code as a Hub id, and its
-    recognitions cost little, so the load measures the server, not the model."""
-    import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessorPil
-
-    labels = (
-        (Path(__file__).parents[1] / "tests" / "stanford_cars_classes.txt").read_text().splitlines()
-    )
-    config = ViTConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=224,
-        patch_size=16,
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
-    torch.manual_seed(7)
-    model = ViTForImageClassification(config)
-    with torch.no_grad():  # spread the logits, so the top-k has a clear order
-        classifier = model.classifier
-        assert isinstance(classifier, torch.nn.Linear)
-        classifier.weight.normal_(0, 1.0)
-    model.save_pretrained(folder)
-    ViTImageProcessorPil(size={"height": 224, "width": 224}).save_pretrained(folder)
 
 
 def small_jpeg(rng: random.Random, serial: int) -> bytes:
@@ -607,7 +577,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = folder / "tiny-vit"
-        make_tiny_model(model)
+        save_tiny_vit(model)
         with server(
             folder,
             RECOGNIZER="local",

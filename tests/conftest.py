@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
+from bench.models import save_tiny_vit
 from config import Settings
 from server import create_app
 from tests.fake_hf import FakeHuggingFace
@@ -93,32 +94,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real ViT image classifier, two layers and random weights, with the 196
     Stanford Cars labels, saved as a Hub model is: the local recognizer loads it
     through the same code path as a Hub id."""
-    import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessorPil
-
-    labels = (
-        (Path(__file__).parents[1] / "tests" / "stanford_cars_classes.txt").read_text().splitlines()
-    )
-    assert len(labels) == 196
-    config = ViTConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=224,
-        patch_size=16,
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
-    torch.manual_seed(7)
-    model = ViTForImageClassification(config)
-    with torch.no_grad():  # spread the logits, so the top-k has a clear order
-        classifier = model.classifier
-        assert isinstance(classifier, torch.nn.Linear)
-        classifier.weight.normal_(0, 1.0)
     folder = tmp_path_factory.mktemp("tiny-vit")
-    model.save_pretrained(folder)
-    ViTImageProcessorPil(size={"height": 224, "width": 224}).save_pretrained(folder)
+    save_tiny_vit(folder)
     return folder
 
 
