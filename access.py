@@ -71,22 +71,28 @@ def key_from_connection_params(params: object) -> str | None:
     return key_from_headers(lowered)
 
 
+def loopback_address(host: str) -> bool | None:
+    """Whether an IP address is a loopback one; None when `host` is not an IP
+    address (a name, which only DNS could tell)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%")[0]).is_loopback
+    except ValueError:
+        return None
+
+
 def is_loopback(host: str) -> bool:
     """Whether every address `host` names is a loopback one. `0.0.0.0` and `::`
     (every interface) are not."""
     if host == "localhost":
         return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        pass
+    literal = loopback_address(host)
+    if literal is not None:
+        return literal
     try:
         found = socket.getaddrinfo(host, None)
     except OSError:
         return False
-    return bool(found) and all(
-        ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in found
-    )
+    return bool(found) and all(loopback_address(str(info[4][0])) for info in found)
 
 
 def exposure_problem(settings: Settings, host: str) -> str | None:

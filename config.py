@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     allow_open: bool = False
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
 
-    @field_validator("api_keys", "read_api_keys", "cors_origins", mode="before")
+    @field_validator("allowed_types", "api_keys", "read_api_keys", "cors_origins", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -134,16 +134,10 @@ class Settings(BaseSettings):
                 )
         return tuple(origin.rstrip("/") for origin in value)
 
-    @field_validator("allowed_types", mode="before")
-    @classmethod
-    def _split_types(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip().lower() for part in value.split(",") if part.strip()]
-        return value
-
     @field_validator("allowed_types")
     @classmethod
     def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        value = tuple(t.lower() for t in value)
         unknown = [t for t in value if t not in KNOWN_TYPES]
         if unknown or not value:
             raise ValueError(
@@ -168,23 +162,20 @@ class Settings(BaseSettings):
     def production(self) -> bool:
         return self.env == "production"
 
+    def _on_unless_production(self, setting: bool | None) -> bool:
+        return setting if setting is not None else not self.production
+
     @property
     def introspection_on(self) -> bool:
-        return (
-            self.graphql_introspection
-            if self.graphql_introspection is not None
-            else not self.production
-        )
+        return self._on_unless_production(self.graphql_introspection)
 
     @property
     def graphiql_on(self) -> bool:
-        return self.graphiql if self.graphiql is not None else not self.production
+        return self._on_unless_production(self.graphiql)
 
     @property
     def field_suggestions_on(self) -> bool:
-        if self.graphql_field_suggestions is not None:
-            return self.graphql_field_suggestions
-        return not self.production
+        return self._on_unless_production(self.graphql_field_suggestions)
 
     @property
     def resolved_model_cache_dir(self) -> Path:

@@ -55,8 +55,7 @@ class Listener:
             raise FellBehind(
                 "Events arrived faster than they were read; subscribe again and re-read the files."
             )
-        event = await self._queue.get()
-        return event
+        return await self._queue.get()
 
 
 class EventBus:
@@ -65,8 +64,8 @@ class EventBus:
         self._listeners: set[Listener] = set()
 
     def publish(self, kind: FileEventKind, row: FileRow) -> None:
-        if row.id is None:
-            return
+        if row.id is None or not self._listeners:
+            return  # most of the time nobody listens: no copy to make
         event = FileEvent(kind, row.id, FileRow.model_validate(row.model_dump()))
         for listener in list(self._listeners):
             listener.offer(event)

@@ -6,11 +6,15 @@ settings (tests, embedding). Importing this module starts nothing.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -163,12 +167,6 @@ def __getattr__(name: str) -> Starlette:
 def main(argv: list[str] | None = None) -> None:
     """`python server.py`: start uvicorn, after refusing an address that would
     expose a server without API keys (see access.exposure_problem)."""
-    import argparse
-    import os
-    import sys
-
-    import uvicorn
-
     parser = argparse.ArgumentParser(description="Start the Cars Recognizer server.")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))

@@ -12,13 +12,12 @@ with the requests that do read data.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from access import KeyRing, Role, key_from_headers
+from access import KeyRing, Role, key_from_headers, loopback_address
 from middleware import send_json
 
 log = logging.getLogger("cars")
@@ -108,9 +107,6 @@ def _arrived_on_loopback(scope: Scope) -> bool:
     address the server was told to bind: an open server started with
     `uvicorn --host 0.0.0.0` still answers only its own machine."""
     server = scope.get("server")
-    try:
-        address = ipaddress.ip_address(str(server[0]).split("%")[0]) if server else None
-    except ValueError:
-        address = None
+    loopback = loopback_address(str(server[0])) if server else None
     # No socket address: a Unix socket, or an in-process client such as the tests'.
-    return address is None or address.is_loopback
+    return loopback is not False
