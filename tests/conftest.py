@@ -108,15 +108,28 @@ def fake_hf() -> Iterator[FakeHuggingFace]:
 
 
 @pytest.fixture
-def hf_settings(make_settings: Callable[..., Settings], fake_hf: FakeHuggingFace) -> Settings:
-    """The remote recognizer pointed at the fake server, with short timeouts."""
-    return make_settings(
-        recognizer="huggingface",
-        hf_api_base=fake_hf.url,
-        hf_api_token="hf_test_token",
-        hf_model="therealcyberlord/stanford-car-vit-patch16",
-        hf_timeout_seconds=1,
-        hf_backoff_seconds=0.01,
-        hf_retry_budget_seconds=10,
-        hf_max_attempts=4,
-    )
+def make_hf_settings(
+    make_settings: Callable[..., Settings], fake_hf: FakeHuggingFace
+) -> Callable[..., Settings]:
+    """Settings with the remote recognizer pointed at the fake server, with short
+    timeouts, and overrides."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "recognizer": "huggingface",
+            "hf_api_base": fake_hf.url,
+            "hf_api_token": "hf_test_token",
+            "hf_model": "therealcyberlord/stanford-car-vit-patch16",
+            "hf_timeout_seconds": 1,
+            "hf_backoff_seconds": 0.01,
+            "hf_retry_budget_seconds": 10,
+            "hf_max_attempts": 4,
+        }
+        return make_settings(**{**values, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def hf_settings(make_hf_settings: Callable[..., Settings]) -> Settings:
+    return make_hf_settings()

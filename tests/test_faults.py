@@ -101,14 +101,11 @@ def test_a_database_outage_fails_cleanly_with_503_and_recovers(
 
 
 def test_results_lost_to_an_outage_leave_the_file_pending_not_processing(
-    make_settings: Callable[..., Settings], fake_hf: FakeHuggingFace, tmp_path: Path
+    make_hf_settings: Callable[..., Settings], fake_hf: FakeHuggingFace, tmp_path: Path
 ) -> None:
-    settings = make_settings(
+    settings = make_hf_settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'cars.db'}",
         db_busy_timeout_seconds=0.5,
-        recognizer="huggingface",
-        hf_api_base=fake_hf.url,
-        hf_api_token="hf_test_token",
         hf_timeout_seconds=10,
     )
     gate = _Gate()
@@ -239,14 +236,10 @@ def _chaos(seed: int) -> Callable[[Any], Any]:
 
 
 def test_a_soak_against_a_flaky_upstream_ends_with_every_file_done_or_failed(
-    make_settings: Callable[..., Settings], fake_hf: FakeHuggingFace
+    make_hf_settings: Callable[..., Settings], fake_hf: FakeHuggingFace
 ) -> None:
-    settings = make_settings(
-        recognizer="huggingface",
-        hf_api_base=fake_hf.url,
-        hf_api_token="hf_test_token",
+    settings = make_hf_settings(
         hf_timeout_seconds=0.3,
-        hf_backoff_seconds=0.01,
         hf_max_attempts=3,
         hf_retry_budget_seconds=5,
         hf_max_concurrency=8,

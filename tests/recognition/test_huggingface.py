@@ -162,14 +162,9 @@ def test_persistent_failure_ends_failed_with_the_reason(
 
 
 def test_a_wait_longer_than_the_budget_gives_up_at_once(
-    make_settings: Callable[..., Settings], fake_hf: FakeHuggingFace
+    make_hf_settings: Callable[..., Settings], fake_hf: FakeHuggingFace
 ) -> None:
-    settings = make_settings(
-        recognizer="huggingface",
-        hf_api_base=fake_hf.url,
-        hf_api_token="t",
-        hf_retry_budget_seconds=5,
-    )
+    settings = make_hf_settings(hf_retry_budget_seconds=5)
     fake_hf.default = answer(503, {"error": "Model is currently loading", "estimated_time": 600.0})
     with TestClient(create_app(settings)) as client:
         file_id = upload(client)
@@ -179,15 +174,9 @@ def test_a_wait_longer_than_the_budget_gives_up_at_once(
 
 
 def test_upstream_concurrency_is_bounded(
-    make_settings: Callable[..., Settings], fake_hf: FakeHuggingFace
+    make_hf_settings: Callable[..., Settings], fake_hf: FakeHuggingFace
 ) -> None:
-    settings = make_settings(
-        recognizer="huggingface",
-        hf_api_base=fake_hf.url,
-        hf_api_token="t",
-        hf_max_concurrency=2,
-        infer_concurrency=8,
-    )
+    settings = make_hf_settings(hf_max_concurrency=2, infer_concurrency=8)
     fake_hf.default = ok(delay=0.2)
     with TestClient(create_app(settings)) as client:
         ids = [upload(client, images.jpeg(color=(i * 30, 0, 0)), f"{i}.jpg") for i in range(6)]
