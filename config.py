@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -55,9 +56,20 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=64_000_000, ge=1)
     max_filename_length: int = Field(default=200, ge=16)
     thumbnail_size: int = Field(default=256, ge=16, le=2048)
-    # A stored image with no database row is removed at start-up once it is older
-    # than this: younger ones may belong to an upload still in flight elsewhere.
+    # A stored image with no database row is removed once it is older than this:
+    # younger ones may belong to an upload still in flight elsewhere.
     orphan_grace_seconds: float = Field(default=60, ge=0)
+    # How often each server looks for such leftovers (also once at start-up).
+    orphan_sweep_seconds: float = Field(default=300, gt=0)
+
+    # --- object storage ---
+    # Unset: images in UPLOAD_DIR. s3://BUCKET/PREFIX: an S3-compatible bucket.
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None  # MinIO, SeaweedFS, Ceph, R2; unset: AWS
+    aws_access_key_id: str | None = Field(default=None, repr=False)
+    aws_secret_access_key: str | None = Field(default=None, repr=False)
+    aws_region: str = "us-east-1"
+    s3_timeout_seconds: float = Field(default=30, gt=0)
 
     # --- recognition ---
     recognizer: Literal["local", "huggingface"] = "local"
@@ -143,6 +155,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"ALLOWED_TYPES must be a non-empty list from {', '.join(KNOWN_TYPES)};"
                 f" got {', '.join(unknown) or 'nothing'}"
+            )
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(
+                f"STORAGE_URL must look like s3://BUCKET or s3://BUCKET/PREFIX; got {value!r}"
+                " (leave it unset to keep images in UPLOAD_DIR)"
             )
         return value
 

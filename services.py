@@ -17,13 +17,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config import Settings
 from db.engine import SessionFactory, create_engine, create_session_factory
-from db.files import all_stored_keys, release_interrupted
+from db.files import release_interrupted
 from db.migrate import migrate
 from errors import Unavailable
 from events import EventBus
 from recognition.base import Recognizer
 from recognition.factory import create_recognizer
 from storage.blobs import BlobStore
+from storage.objects import ObjectStore, create_object_store
+from storage.thumbnails import Flights
 
 log = logging.getLogger("cars")
 
@@ -33,7 +35,8 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     sessions: SessionFactory
-    blobs: BlobStore
+    blobs: BlobStore  # uploads while they are checked, on this machine
+    objects: ObjectStore  # images and thumbnails: a folder or a bucket
     recognizer: Recognizer
     # One recognition of a file at a time (striped by id, like the blob locks).
     file_locks: list[asyncio.Lock] = field(
@@ -45,6 +48,9 @@ class Services:
     decode_slots: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(os.cpu_count() or 1)
     )
+
+    # Thumbnails being made by this process, so each is made once.
+    thumbnail_flights: Flights = field(default_factory=Flights)
 
     # What happens to files, for live subscriptions.
     events: EventBus = field(default_factory=EventBus)
@@ -82,6 +88,8 @@ class Services:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     blobs = BlobStore(settings.upload_dir)
     blobs.prepare()
+    objects = create_object_store(settings)
+    await objects.start()
     engine = create_engine(
         settings.resolved_database_url,
         pool_size=settings.db_pool_size,
@@ -94,23 +102,48 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             engine=engine,
             sessions=create_session_factory(engine),
             blobs=blobs,
+            objects=objects,
             recognizer=create_recognizer(settings),
         )
         async with services.session(write=True) as session:
-            keys = await all_stored_keys(session)
             released = await release_interrupted(session)
             await session.commit()
         if released:
             log.info("%d file(s) left processing by a crash are pending again", released)
         removed = await anyio.to_thread.run_sync(
-            lambda: blobs.sweep(keys, grace_seconds=settings.orphan_grace_seconds)
+            lambda: blobs.sweep(grace_seconds=settings.orphan_grace_seconds)
         )
         if removed:
-            log.info("removed %d leftover file(s) from an earlier crash", removed)
+            log.info("removed %d partial upload(s) left by an earlier crash", removed)
+        await _sweep_once(services)
         await services.recognizer.start()
+        sweeper = asyncio.create_task(_sweep_forever(services), name="storage sweep")
         try:
             yield services
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await services.recognizer.close()
     finally:
         await engine.dispose()
+
+
+async def _sweep_forever(svc: Services) -> None:
+    while True:
+        await asyncio.sleep(svc.settings.orphan_sweep_seconds)
+        await _sweep_once(svc)
+
+
+async def _sweep_once(svc: Services) -> None:
+    """The storage sweep (resolvers/blobs.py); a failed round is logged, and the
+    next one, ORPHAN_SWEEP_SECONDS later, tries again."""
+    from resolvers.blobs import sweep  # resolvers import this module
+
+    try:
+        removed = await sweep(svc)
+    except Exception as exc:
+        log.warning("storage sweep failed, will try again: %s", exc)
+        return
+    if removed:
+        log.info("storage sweep removed %d unused image(s)", removed)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 
@@ -13,8 +13,10 @@ from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow, delete_predictions, predictions_for_files
 from errors import AppError, InvalidInput, NotFound
 from events import FileEventKind
+from resolvers import blobs
 from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
 from services import Services
+from storage.objects import OpenObject, image_key, thumbnail_key
 from storage.thumbnails import make_thumbnail
 
 MAX_PAGE_SIZE = 100
@@ -140,22 +142,9 @@ async def delete_all_files(svc: Services) -> int:
 
 
 async def _delete_slice(svc: Services, ids: Sequence[int]) -> dict[int, FileRow]:
-    async with svc.session(write=True) as session:
-        rows = {
-            row.id: row
-            for row in await db_files.files_by_ids(session, ids=ids)
-            if row.id is not None
-        }
-        await db_files.delete_files(session, ids=list(rows))
-        await session.commit()
+    rows = await blobs.delete_files(svc, ids)
     for row in rows.values():
         svc.events.publish(FileEventKind.DELETED, row)
-    for key in sorted({row.stored_key for row in rows.values()}):
-        async with svc.blobs.lock(key):
-            async with svc.session() as session:
-                still_used = await db_files.count_references(session, stored_key=key)
-            if not still_used:
-                await anyio.to_thread.run_sync(svc.blobs.discard, key)
     return rows
 
 
@@ -175,19 +164,45 @@ def check_ids(file_ids: Sequence[object], *, limit: int) -> None:
         raise InvalidInput(f"At most {limit} ids per request; got {len(file_ids)}.")
 
 
-async def image_of(svc: Services, file_id: str | int) -> tuple[FileRow, Path]:
+async def open_image(svc: Services, file_id: str | int) -> tuple[FileRow, OpenObject]:
+    """The file and its image, open for streaming. The image stays readable to the
+    end even if the file is deleted meanwhile; once deleted, it is NotFound."""
     row = await get_file(svc, file_id)
-    path = svc.blobs.path(row.stored_key)
-    if not await anyio.Path(path).exists():
+    opened = await svc.objects.open(image_key(row.sha256))
+    if opened is None:
         raise NotFound(f"The image of file {row.id} is missing from storage.")
-    return row, path
+    return row, opened
 
 
-async def thumbnail_of(svc: Services, file_id: str | int) -> Path:
-    """The file's thumbnail, made on first request and kept beside the image."""
-    row, source = await image_of(svc, file_id)
+async def open_thumbnail(svc: Services, file_id: str | int) -> OpenObject:
+    """The file's thumbnail, made on first request and stored beside the image.
+    One server makes each thumbnail once; two servers may both make it, and then
+    write the same bytes."""
+    row = await get_file(svc, file_id)
+    key = thumbnail_key(row.sha256, svc.settings.thumbnail_size)
+    opened = await svc.objects.open(key)
+    if opened is not None:
+        return opened
+    async with svc.thumbnail_flights.hold(key):
+        opened = await svc.objects.open(key)  # made while we waited
+        if opened is None:
+            await _make_thumbnail(svc, row, key)
+            opened = await svc.objects.open(key)
+    if opened is None:
+        raise NotFound(f"The image of file {row.id} is missing from storage.")
+    return opened
+
+
+async def _make_thumbnail(svc: Services, row: FileRow, key: str) -> None:
     size = svc.settings.thumbnail_size
-    thumb = svc.blobs.thumbnail_path(row.stored_key, size)
-    if not await anyio.Path(thumb).exists():
-        await anyio.to_thread.run_sync(lambda: make_thumbnail(source, thumb, size=size))
-    return thumb
+    temp = svc.blobs.tmp / f"{uuid.uuid4().hex}.part"
+    try:
+        async with svc.objects.local_file(image_key(row.sha256)) as source:
+            if source is None:
+                raise NotFound(f"The image of file {row.id} is missing from storage.")
+            await anyio.to_thread.run_sync(
+                lambda: make_thumbnail(source, temp, size=size), limiter=svc.decode_slots
+            )
+        await svc.objects.put(key, temp)
+    finally:
+        await anyio.Path(temp).unlink(missing_ok=True)

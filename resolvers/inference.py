@@ -19,6 +19,7 @@ from recognition.base import Guess, ImageRef, Recognition
 from recognition.labels import parse_label
 from resolvers.files import check_ids, get_file
 from services import Services
+from storage.objects import image_key
 
 log = logging.getLogger("cars.inference")
 
@@ -39,9 +40,14 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
         if known is not None:
             return await _store(svc, row, known)
         await _set(svc, row, FileStatus.PROCESSING)
-        ref = ImageRef(svc.blobs.path(row.stored_key), row.mime_type)
         try:
-            [outcome] = await svc.recognizer.recognize([ref])
+            async with svc.objects.local_file(image_key(row.sha256)) as path:
+                if path is None:
+                    outcome: Recognition | AppError = UpstreamError(
+                        "The image is missing from storage."
+                    )
+                else:
+                    [outcome] = await svc.recognizer.recognize([ImageRef(path, row.mime_type)])
         except RecognizerUnavailable:
             await _set(svc, row, FileStatus.PENDING)  # nothing is lost: it can be tried again
             raise

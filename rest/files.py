@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from resolvers import files
 from rest.shapes import image_metadata
 from services import Services
+from storage.objects import OpenObject
 
 # The stored bytes came from a stranger: the browser must take them as the type
 # we detected and never run anything inside them.
@@ -54,19 +56,32 @@ async def reprocess(request: Request) -> JSONResponse:
     return JSONResponse(image_metadata(row, []))
 
 
-async def image(request: Request) -> FileResponse:
-    row, path = await files.image_of(_svc(request), request.path_params["image_id"])
+async def image(request: Request) -> StreamingResponse:
+    row, opened = await files.open_image(_svc(request), request.path_params["image_id"])
     disposition = f"inline; filename*=utf-8''{quote(row.filename)}"
-    return FileResponse(
-        path,
-        media_type=row.mime_type,
-        headers={**_UNTRUSTED_BYTES, "Content-Disposition": disposition},
+    return _stream(opened, row.mime_type, {"Content-Disposition": disposition})
+
+
+async def thumbnail(request: Request) -> StreamingResponse:
+    opened = await files.open_thumbnail(_svc(request), request.path_params["image_id"])
+    return _stream(opened, "image/jpeg", {})
+
+
+def _stream(opened: OpenObject, media_type: str, headers: dict[str, str]) -> StreamingResponse:
+    """The object's bytes as they are read: a large image is never held whole."""
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in opened.chunks():
+                yield chunk
+        finally:
+            await opened.close()
+
+    return StreamingResponse(
+        body(),
+        media_type=media_type,
+        headers={**_UNTRUSTED_BYTES, **headers, "Content-Length": str(opened.size)},
     )
-
-
-async def thumbnail(request: Request) -> FileResponse:
-    path = await files.thumbnail_of(_svc(request), request.path_params["image_id"])
-    return FileResponse(path, media_type="image/jpeg", headers=_UNTRUSTED_BYTES)
 
 
 # One route per path with every method it takes, so that a 405 names them all
