@@ -77,7 +77,7 @@ from db.files import FileRow
 from db.types import utcnow
 from errors import AppError, Unavailable
 from storage.blobs import TempBlob
-from storage.objects import IMAGES, THUMBS, image_key, sha_of, thumbnails_prefix
+from storage.objects import IMAGES, THUMBS, image_key, sha_of, thumbnail_key
 
 if TYPE_CHECKING:
     from services import Services
@@ -211,9 +211,8 @@ async def _remove(svc: Services, sha: str, epoch: str) -> None:
     """D2 and D3. A failure leaves the row `deleting`, for the sweep (S1)."""
     try:
         await svc.objects.delete(image_key(sha))
-        async for batch in svc.objects.scan(thumbnails_prefix(sha)):
-            for info in batch:
-                await svc.objects.delete(info.key)
+        # Thumbnails of another size (THUMBNAIL_SIZE changed) are left to S2.
+        await svc.objects.delete(thumbnail_key(sha, svc.settings.thumbnail_size))
         async with svc.session(write=True) as session:
             await db_blobs.remove_deleted(session, sha256=sha, epoch=epoch)
             await session.commit()

@@ -129,8 +129,15 @@ class S3Objects:
             await obstore.delete_async(self.deleter, key)
 
     async def scan(self, prefix: str) -> AsyncIterator[list[ObjectInfo]]:
-        async for batch in obstore.list(self.store, prefix, chunk_size=1000):
-            yield [ObjectInfo(key=meta["path"], modified=meta["last_modified"]) for meta in batch]
+        # obstore lists whole path segments ("thumbs/", not "thumbs/ab12-"):
+        # list the folder and keep what starts with the prefix.
+        folder = prefix.rpartition("/")[0]
+        async for batch in obstore.list(self.store, folder or None, chunk_size=1000):
+            yield [
+                ObjectInfo(key=meta["path"], modified=meta["last_modified"])
+                for meta in batch
+                if meta["path"].startswith(prefix)
+            ]
 
     async def usable(self) -> tuple[bool, str]:
         try:

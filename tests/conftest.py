@@ -25,6 +25,7 @@ from bench.models import save_tiny_vit
 from config import Settings
 from server import create_app
 from tests.fake_hf import FakeHuggingFace
+from tests.s3 import MotoS3, SeaweedS3
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -87,6 +88,24 @@ def stored_images(settings: Settings) -> list[Path]:
     """Every image file on disk, and anything left in tmp/."""
     root = settings.upload_dir
     return sorted(p for p in [*root.glob("images/*/*"), *root.glob("tmp/*")] if p.is_file())
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """moto's S3 server, in this process; each test makes its own bucket."""
+    server = MotoS3()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed_s3() -> Iterator[SeaweedS3]:
+    """A real SeaweedFS (`weed`) with its S3 gateway; each test makes its own bucket."""
+    server = SeaweedS3()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
