@@ -116,9 +116,9 @@ class SeaweedS3(S3Server):
                 return
             except Exception as exc:
                 if self._process.poll() is not None or time.monotonic() > deadline:
-                    log = (self.folder / "weed.log").read_text(errors="replace")[-2000:]
+                    tail = (self.folder / "weed.log").read_text(errors="replace")[-2000:]
                     self.stop()
-                    raise RuntimeError(f"weed did not start:\n{log}") from exc
+                    raise RuntimeError(f"weed did not start:\n{tail}") from exc
                 time.sleep(0.5)
 
     @staticmethod
