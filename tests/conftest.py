@@ -22,10 +22,10 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from bench.models import save_tiny_vit
+from bench.s3 import MotoS3, SeaweedS3
 from config import Settings
 from server import create_app
 from tests.fake_hf import FakeHuggingFace
-from tests.s3 import MotoS3, SeaweedS3
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.s3 import S3Server
 from config import Settings
 from storage.local import LocalObjects
 from storage.objects import (
@@ -22,7 +23,6 @@ from storage.objects import (
     thumbnails_prefix,
 )
 from storage.s3 import S3Objects
-from tests.s3 import S3Server
 
 Scenario = Callable[[ObjectStore, Path], Awaitable[None]]
 

@@ -13,6 +13,7 @@ from typing import Any
 from PIL import Image
 from starlette.testclient import TestClient
 
+from bench.s3 import MotoS3, S3Server, SeaweedS3
 from config import Settings
 from db.blobs import BlobRow, BlobState
 from db.types import utcnow
@@ -21,7 +22,6 @@ from server import create_app
 from tests import images
 from tests.fake_hf import FakeHuggingFace
 from tests.helpers import portal_run, services
-from tests.s3 import MotoS3, S3Server, SeaweedS3
 
 
 def _upload(client: TestClient, data: bytes, name: str = "car.jpg") -> dict[str, Any]:

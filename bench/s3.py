@@ -1,4 +1,4 @@
-"""Real S3 servers on loopback for the tests (and the storage benchmark):
+"""Real S3 servers on loopback for the tests and the storage benchmark:
 moto's in-process server, quick to start, and SeaweedFS's `weed`, a real object
 store in its own process. Both bind 127.0.0.1 on free ports."""
 
