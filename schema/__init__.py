@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 import strawberry
+from anyio import CapacityLimiter
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
@@ -127,7 +128,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(ClientErrors, hide_suggestions=not settings.field_suggestions_on),
         partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
-        partial(DocumentLimits, limits),
+        partial(DocumentLimits, limits, CapacityLimiter(1)),
         ReadOnlyKeys,
     ]
     if not settings.introspection_on:

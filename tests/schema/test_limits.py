@@ -159,8 +159,8 @@ def test_a_fragment_cycle_is_refused_without_walking_it(client: TestClient) -> N
 
 def test_a_document_longer_than_the_limit_is_refused_before_parsing(client: TestClient) -> None:
     # A comment is no token, but parsing it still costs time on the event loop.
-    assert "at most 32768 are accepted" in _refused(gql(client, long_comment(40)), "length")
-    assert gql(client, long_comment(30))["data"]["stats"]["totalFiles"] == 0
+    assert "at most 16384 are accepted" in _refused(gql(client, long_comment(20)), "length")
+    assert gql(client, long_comment(15))["data"]["stats"]["totalFiles"] == 0
 
 
 # Each kind of "Did you mean" graphql-core writes, with the name it suggests.
