@@ -24,8 +24,12 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import aiohttp
+from graphql import parse, specified_rules
 
 from bench.harness import LiveServer, header, server
+from config import Settings
+from schema import create_schema
+from schema.limits import Limits, validate
 
 HEALTH_EVERY_S = 0.05
 
@@ -83,6 +87,16 @@ def wide_query() -> str:
     return "{ " + pages + " }"
 
 
+def wide_arguments() -> str:
+    """`wide_query` with every argument spelled out: near the token limit too."""
+    args = 'first: 100, after: null, status: DONE, search: "a", make: "b", order: OLDEST_FIRST'
+    node = "id filename status width height predictions { rank label confidence }"
+    pages = " ".join(
+        f"p{i}: files({args}) {{ totalCount edges {{ node {{ {node} }} }} }}" for i in range(30)
+    )
+    return "{ " + pages + " }"
+
+
 DOCUMENTS: dict[str, Callable[[], str]] = {
     "plain": lambda: "{ stats { totalFiles processedFiles } }",
     "fanout18": lambda: fan_out(18),
@@ -95,6 +109,7 @@ DOCUMENTS: dict[str, Callable[[], str]] = {
     "variables1200": lambda: unused_variables(1200),
     "comment1mb": lambda: long_comment(1000),
     "wide": wide_query,
+    "wideArguments": wide_arguments,
 }
 
 
@@ -200,6 +215,40 @@ async def _attack(url: str, names: list[str], clients: int, seconds: float) -> l
     ]
 
 
+def _in_process(names: list[str], runs: int) -> list[str]:
+    """Parse, limits, and graphql-core's validation of each document, timed in
+    this process (the median of `runs`), with the first error."""
+    settings = Settings(_env_file=None)
+    schema = create_schema(settings)
+    limits = Limits(
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_selections=settings.graphql_max_selections,
+        max_fragment_spreads=settings.graphql_max_fragment_spreads,
+        max_repeats=settings.graphql_max_repeated_fields,
+    )
+    rows = []
+    for name in names:
+        query = DOCUMENTS[name]()
+        if len(query) > settings.graphql_max_document_kb * 1024:
+            rows.append(f"{name:<14} {len(query):>8} B  refused for its length, unparsed")
+            continue
+        parse_ms, check_ms = [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            document = parse(query, max_tokens=settings.graphql_max_tokens)
+            parsed = time.perf_counter()
+            errors = validate(schema._schema, document, tuple(specified_rules), limits)
+            parse_ms.append((parsed - started) * 1000)
+            check_ms.append((time.perf_counter() - parsed) * 1000)
+        first = errors[0].message[:60] if errors else "valid"
+        rows.append(
+            f"{name:<14} {len(query):>8} B  parse {statistics.median(parse_ms):5.1f} ms"
+            f"  limits + validation {statistics.median(check_ms):5.1f} ms  {first}"
+        )
+    return rows
+
+
 def main() -> int:
     timeout = float(os.environ.get("GRAPHQL_TIMEOUT", "30"))
     clients = int(os.environ.get("GRAPHQL_CLIENTS", "10"))
@@ -207,6 +256,9 @@ def main() -> int:
     hostile = [name for name in DOCUMENTS if name != "plain"]
     attack = os.environ.get("GRAPHQL_ATTACK", ",".join(hostile)).split(",")
     print(header())
+    print(f"load average: {os.getloadavg()[0]:.1f} (other work on this machine slows every figure)")
+    print("\nin process, the median of 5 (what the worker thread does per request):\n")
+    print("\n".join(_in_process(list(DOCUMENTS), 5)))
     print("\none request each (POST /graphql on a fresh server, empty collection):\n")
     print(f"{'document':<14} {'size':>10}  {'time':>12}  answer")
     with tempfile.TemporaryDirectory() as tmp:
