@@ -69,7 +69,14 @@ def check_document(document: DocumentNode, limits: Limits) -> GraphQLError | Non
     operations: list[OperationDefinitionNode] = []
     for definition in document.definitions:
         if isinstance(definition, FragmentDefinitionNode):
-            fragments.setdefault(definition.name.value, definition)
+            name = definition.name.value
+            if name in fragments:
+                # graphql-core would measure one and use the other.
+                return GraphQLError(
+                    f"There can be only one fragment named '{name}'.",
+                    extensions={"code": INVALID},
+                )
+            fragments[name] = definition
         elif isinstance(definition, OperationDefinitionNode):
             operations.append(definition)
 

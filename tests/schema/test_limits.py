@@ -151,10 +151,15 @@ def test_too_many_fragment_spreads_are_refused(client: TestClient) -> None:
     assert "65 fragment spreads" in _refused(refused, "fragmentSpreads")
 
 
-def test_a_fragment_cycle_is_refused_without_walking_it(client: TestClient) -> None:
+def test_fragment_cycles_and_twice_defined_fragments_are_refused_first(client: TestClient) -> None:
     cycle = "{ stats { ...A } } fragment A on Stats { ...B } fragment B on Stats { ...A }"
     [error] = gql(client, cycle)["errors"]
     assert "within itself" in error["message"]
+    # Two fragments of one name: the limits would measure one, graphql-core the other.
+    twice = "{ stats { ...A } } fragment A on Stats { totalFiles } fragment A on Stats { ...B }"
+    twice += " fragment B on Stats { processedFiles }"
+    [error] = gql(client, twice)["errors"]
+    assert error["message"] == "There can be only one fragment named 'A'."
 
 
 def test_a_document_longer_than_the_limit_is_refused_before_parsing(client: TestClient) -> None:
