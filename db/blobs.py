@@ -52,10 +52,13 @@ async def lock_blob(session: AsyncSession, *, sha256: str) -> BlobRow:
     """The row for these bytes, made live if there was none, locked until the
     transaction ends. The first statement writes, so on SQLite the transaction
     holds the database's single write lock from here on."""
-    await session.exec(_insert_ignore(session, sha256, BlobState.LIVE, new_epoch()))
-    row = await lock_existing(session, sha256=sha256)
-    assert row is not None
-    return row
+    while True:
+        await session.exec(_insert_ignore(session, sha256, BlobState.LIVE, new_epoch()))
+        row = await lock_existing(session, sha256=sha256)
+        if row is not None:
+            return row
+        # PostgreSQL: the insert saw another's row, which a finishing delete
+        # (D3) dropped before the select could lock it. Insert again.
 
 
 async def lock_existing(session: AsyncSession, *, sha256: str) -> BlobRow | None:
