@@ -12,11 +12,11 @@ from strawberry import Info
 
 from db import files as db_files
 from db.files import FileRow
-from errors import AppError, NotFound
+from errors import NotFound
 from resolvers import files
 from resolvers.ids import encode_cursor, global_id
 from schema.context import Context
-from schema.errors import UserError
+from schema.errors import UserError, split_outcomes
 
 FileStatus = strawberry.enum(
     db_files.FileStatus,
@@ -246,15 +246,10 @@ class FileMutations:
     ) -> DeleteFilesPayload:
         services = info.context.services
         files.check_ids(ids, limit=services.settings.max_batch_ids)
-        deleted: list[strawberry.ID] = []
-        problems: list[UserError] = []
-        for index, (value, outcome) in enumerate(
-            zip(ids, await files.delete_files(services, ids), strict=False)
-        ):
-            if isinstance(outcome, AppError):
-                problems.append(UserError.of(outcome, index=index, input=value))
-            else:
-                deleted.append(strawberry.ID(global_id("File", outcome.id or 0)))
+        outcomes = await files.delete_files(services, ids)
+        deleted, problems = split_outcomes(
+            outcomes, ids, lambda row: strawberry.ID(global_id("File", row.id or 0))
+        )
         return DeleteFilesPayload(deleted_ids=deleted, errors=problems)
 
     @strawberry.mutation(description="Clear a file's results and mark it pending again.")
