@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from db.files import FileStatus, get_file, store_predictions
 from db.predictions import PredictionRow
+from db.types import utcnow
 from recognition.labels import parse_label
 from services import Services
 from tests import images
@@ -43,6 +44,7 @@ def record_predictions(
             row = await get_file(session, file_id=file_id)
             assert row is not None
             row.status = FileStatus.DONE
+            row.processed_at = utcnow()
             row.inference_ms = inference_ms
             predictions = []
             for label, confidence in labels:
