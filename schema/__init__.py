@@ -26,12 +26,13 @@ from schema.access import ReadOnlyKeys
 from schema.events import Subscription
 from schema.files import FileMutations, FileQueries
 from schema.inference import InferenceMutations
+from schema.nodes import NodeQueries
 from schema.stats import StatsQueries
 from schema.uploads import UploadMutations
 
 log = logging.getLogger("cars.graphql")
 
-Query = merge_types("Query", (FileQueries, StatsQueries))
+Query = merge_types("Query", (FileQueries, NodeQueries, StatsQueries))
 Mutation = merge_types("Mutation", (UploadMutations, InferenceMutations, FileMutations))
 
 
