@@ -2,7 +2,8 @@
 never asserted. Sections: recognition, server, uploads, scale (all by default).
 BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
-LOAD_SECONDS); it is never part of the default set."""
+LOAD_SECONDS), and `python -m bench decode` the server's memory under large
+decodes (bench/decode.py); neither is part of the default set."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import load, recognition, scale, uploads
+from bench import decode, load, recognition, scale, uploads
 from bench import server as overhead
 from bench.harness import Figure, header
 from recognition.local import resolve_engine
 
 SECTIONS = ("recognition", "server", "uploads", "scale")
-# Run only when named: a minute of full load, with its own report and exit status.
-ON_REQUEST = ("load",)
+# Run only when named, each with its own report: a minute of full load (with
+# an exit status), and memory under large decodes.
+ON_REQUEST = ("load", "decode")
 
 
 def main(argv: list[str]) -> None:
@@ -31,6 +33,8 @@ def main(argv: list[str]) -> None:
     figure_sections = [s for s in wanted if s in SECTIONS]
     if figure_sections:
         figures_table(figure_sections)
+    if "decode" in wanted:
+        decode.main()
     if "load" in wanted:
         sys.exit(load.main())
 
