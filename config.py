@@ -55,8 +55,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=64_000_000, ge=1)
     max_filename_length: int = Field(default=200, ge=16)
     thumbnail_size: int = Field(default=256, ge=16, le=2048)
-    # A stored image with no database row is removed at start-up once it is older
-    # than this: younger ones may belong to an upload still in flight elsewhere.
+    # Decoded pixels held at once by all decodes together (uploads, thumbnails,
+    # recognition); see storage/decode_pool.py.
+    decode_memory_mb: int = Field(default=512, ge=16)
+    # While another live server shares UPLOAD_DIR, a stored image with no
+    # database row is removed at start-up only once older than this: it may be
+    # that server's upload in flight. With no other server, at once.
     orphan_grace_seconds: float = Field(default=60, ge=0)
 
     # --- recognition ---

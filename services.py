@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import anyio
 from sqlalchemy import exc as sa_exc
@@ -24,8 +24,34 @@ from events import EventBus
 from recognition.base import Recognizer
 from recognition.factory import create_recognizer
 from storage.blobs import BlobStore
+from storage.decode_pool import MB, DecodePool
 
 log = logging.getLogger("cars")
+T = TypeVar("T")
+
+
+class SingleFlight:
+    """Concurrent calls for one key share one run: the first starts it, the
+    others wait for its outcome. The run belongs to no request, so a caller
+    that goes away cancels only its own wait."""
+
+    def __init__(self) -> None:
+        self._running: dict[Hashable, asyncio.Future[Any]] = {}
+
+    async def run(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
+        flight = self._running.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(make())
+            self._running[key] = flight
+            flight.add_done_callback(lambda done: self._land(key, done))
+        result: T = await asyncio.shield(flight)
+        return result
+
+    def _land(self, key: Hashable, flight: asyncio.Future[Any]) -> None:
+        if self._running.get(key) is flight:
+            del self._running[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved: every waiter may have gone
 
 
 @dataclass
@@ -35,16 +61,16 @@ class Services:
     sessions: SessionFactory
     blobs: BlobStore
     recognizer: Recognizer
+    # Every decode of pixels (upload checks, thumbnails, recognition) runs here,
+    # within one budget of threads and memory.
+    decoder: DecodePool
     # One recognition of a file at a time (striped by id, like the blob locks).
     file_locks: list[asyncio.Lock] = field(
         default_factory=lambda: [asyncio.Lock() for _ in range(64)]
     )
 
-    # How many uploads may decode their pixels at the same time (see
-    # resolvers/uploads.py): one per core.
-    decode_slots: anyio.CapacityLimiter = field(
-        default_factory=lambda: anyio.CapacityLimiter(os.cpu_count() or 1)
-    )
+    # Thumbnails being made: requests for the same one wait for it.
+    thumbnails: SingleFlight = field(default_factory=SingleFlight)
 
     # What happens to files, for live subscriptions.
     events: EventBus = field(default_factory=EventBus)
@@ -81,7 +107,8 @@ class Services:
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     blobs = BlobStore(settings.upload_dir)
-    blobs.prepare()
+    await anyio.to_thread.run_sync(blobs.prepare)
+    decoder = DecodePool(memory_bytes=settings.decode_memory_mb * MB)
     engine = create_engine(
         settings.resolved_database_url,
         pool_size=settings.db_pool_size,
@@ -94,7 +121,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             engine=engine,
             sessions=create_session_factory(engine),
             blobs=blobs,
-            recognizer=create_recognizer(settings),
+            recognizer=create_recognizer(settings, decoder),
+            decoder=decoder,
         )
         async with services.session(write=True) as session:
             keys = await all_stored_keys(session)
@@ -114,3 +142,5 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             await services.recognizer.close()
     finally:
         await engine.dispose()
+        decoder.close()
+        blobs.close()

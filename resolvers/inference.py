@@ -39,7 +39,9 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
         if known is not None:
             return await _store(svc, row, known)
         await _set(svc, row, FileStatus.PROCESSING)
-        ref = ImageRef(svc.blobs.path(row.stored_key), row.mime_type)
+        ref = ImageRef(
+            svc.blobs.path(row.stored_key), row.mime_type, width=row.width, height=row.height
+        )
         try:
             [outcome] = await svc.recognizer.recognize([ref])
         except RecognizerUnavailable:
