@@ -167,7 +167,7 @@ def test_a_restart_right_after_sigkill_leaves_nothing_behind(
             for thread in senders:
                 thread.start()
             deadline = time.monotonic() + 60
-            while not (list(uploads.glob("tmp/*/*.part")) and list(uploads.glob("images/*/*"))):
+            while not (list(uploads.glob("tmp/**/*.part")) and list(uploads.glob("images/*/*"))):
                 assert time.monotonic() < deadline, "the uploads never got half way"
                 time.sleep(0.005)
             os.kill(live.pid, signal.SIGKILL)
