@@ -8,7 +8,8 @@ Layout under UPLOAD_DIR:
     tmp/<pid>-<id>/           one per server process: its uploads while they
                               stream in (*.part), its half-made thumbnails, and
                               `lock`, which the process holds (flock) for life
-    tmp/sweep.lock            taken while a process claims its folder or sweeps
+                              (tmp/ itself is flocked while a process claims its
+                              folder or sweeps)
 
 A blob and the database rows pointing at it change together under the key's
 lock: an upload "stores the blob, then inserts its row", a delete "deletes the
@@ -45,7 +46,6 @@ CHUNK = 1024 * 1024
 _KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{64}$")
 _LOCK_STRIPES = 64
 _OWNER_LOCK = "lock"
-_SWEEP_LOCK = "sweep.lock"
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ class BlobStore:
 
     @contextlib.contextmanager
     def _sweep_turn(self) -> Iterator[None]:
-        fd = os.open(self.tmp / _SWEEP_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.tmp, os.O_RDONLY)  # flock works on a folder too
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # held for milliseconds: a start-up's sweep
             yield

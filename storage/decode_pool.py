@@ -18,6 +18,7 @@ it the server kept gigabytes after a burst of thumbnails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -75,7 +76,7 @@ class DecodePool:
             raise
         # Released when the thread is done with it (or the job never started),
         # not when an awaiting request is cancelled.
-        job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release, cost))
+        job.add_done_callback(lambda _: self._release_from_thread(loop, cost))
         return await asyncio.wrap_future(job)
 
     def close(self) -> None:
@@ -104,6 +105,10 @@ class DecodePool:
                 self._waiting.remove(entry)
                 self._grant()  # a smaller one behind us may fit now
             raise
+
+    def _release_from_thread(self, loop: asyncio.AbstractEventLoop, cost: int) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the server has stopped
+            loop.call_soon_threadsafe(self._release, cost)
 
     def _release(self, cost: int) -> None:
         self._free += cost

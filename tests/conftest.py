@@ -88,7 +88,7 @@ def stored_images(settings: Settings) -> list[Path]:
     that say which server process owns what)."""
     root = settings.upload_dir
     found = [*root.glob("images/*/*"), *root.glob("tmp/**/*")]
-    return sorted(p for p in found if p.is_file() and p.name not in ("lock", "sweep.lock"))
+    return sorted(p for p in found if p.is_file() and p.name != "lock")
 
 
 @pytest.fixture(scope="session")
