@@ -2,8 +2,9 @@
 never asserted. Sections: recognition, server, uploads, scale (all by default).
 BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
-LOAD_SECONDS), and `python -m bench decode` the server's memory under large
-decodes (bench/decode.py); neither is part of the default set."""
+LOAD_SECONDS), `python -m bench graphql` hostile GraphQL documents against a
+live server (bench/graphql_cost.py), and `python -m bench decode` the server's
+memory under large decodes (bench/decode.py); none is part of the default set."""
 
 from __future__ import annotations
 
@@ -12,15 +13,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import decode, load, recognition, scale, uploads
+from bench import decode, graphql_cost, load, recognition, scale, uploads
 from bench import server as overhead
 from bench.harness import Figure, header
 from recognition.local import resolve_engine
 
 SECTIONS = ("recognition", "server", "uploads", "scale")
-# Run only when named, each with its own report: a minute of full load (with
-# an exit status), and memory under large decodes.
-ON_REQUEST = ("load", "decode")
+# Run only when named: each has its own report (load and graphql an exit status).
+ON_REQUEST = ("load", "graphql", "decode")
 
 
 def main(argv: list[str]) -> None:
@@ -37,6 +37,8 @@ def main(argv: list[str]) -> None:
         decode.main()
     if "load" in wanted:
         sys.exit(load.main())
+    if "graphql" in wanted:
+        sys.exit(graphql_cost.main())
 
 
 def figures_table(wanted: list[str]) -> None:
