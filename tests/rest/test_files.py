@@ -191,3 +191,25 @@ def test_image_and_thumbnail_downloads_racing_a_delete_are_whole_or_404(
             assert deleted.result().status_code == 200
             outcomes.update(f.result() for f in fetches)
     assert set(outcomes) <= {"200", "404"}, outcomes
+
+
+def test_image_downloads_keep_ranges_validators_and_head(client: TestClient) -> None:
+    data = images.jpeg(200, 100)
+    meta = client.post("/upload/", files={"file": ("r.jpg", data, "image/jpeg")}).json()["files"][0]
+    whole = client.get(meta["path"])
+    assert whole.content == data
+    assert whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["etag"]
+    assert whole.headers["last-modified"]
+    part = client.get(meta["path"], headers={"Range": "bytes=2-11"})
+    assert part.status_code == 206
+    assert part.content == data[2:12]
+    assert part.headers["content-range"] == f"bytes 2-11/{len(data)}"
+    two = client.get(meta["path"], headers={"Range": "bytes=0-1,4-5"})
+    assert two.status_code == 206
+    assert data[:2] in two.content
+    assert data[4:6] in two.content
+    head = client.head(meta["path"])
+    assert head.status_code == 200
+    assert head.headers["content-length"] == str(len(data))
+    assert head.content == b""
