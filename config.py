@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -83,6 +84,9 @@ class Settings(BaseSettings):
     report_page_size: int = Field(default=50, ge=1, le=500)
 
     # --- GraphQL and HTTP ---
+    # Where clients reach this server (https://cars.example.com): GraphQL's
+    # imageUrl and thumbnailUrl are then absolute URLs, not paths.
+    public_base_url: str | None = None
     max_json_body_kb: int = Field(default=1024, ge=1)
     max_batch_ids: int = Field(default=100, ge=1)
     log_level: str = "info"
@@ -158,6 +162,19 @@ class Settings(BaseSettings):
                     f" got {host!r}"
                 )
         return tuple(host.lower().rstrip(".") for host in value)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(
+                "PUBLIC_BASE_URL must be an http(s) URL such as https://cars.example.com;"
+                f" got {value!r}"
+            )
+        return value.rstrip("/")
 
     @field_validator("allowed_types")
     @classmethod

@@ -9,7 +9,6 @@
     │   ├── TooLarge         over the size limit for one file or one request
     │   └── TooManyFiles     more files than one request may carry
     ├── InvalidInput         a malformed argument (cursor, page size, ids)
-    ├── RequestTimeout       the request's body stopped arriving
     ├── Unavailable          a dependency (the database, the image folder) is down
     │   └── RecognizerUnavailable  the model cannot be loaded; the message says how to fix it
     ├── UpstreamError        the remote recognizer failed, refused, or answered nonsense
@@ -73,12 +72,6 @@ class InvalidInput(AppError):
     """A malformed argument: a cursor, a page size, a list of ids."""
 
     code = "INVALID_INPUT"
-
-
-class RequestTimeout(AppError):
-    """The client stopped sending its request body for longer than allowed."""
-
-    code = "REQUEST_TIMEOUT"
 
 
 class RecognizerUnavailable(Unavailable):

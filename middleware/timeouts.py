@@ -3,8 +3,9 @@
 A client that stops sending in the middle of a body would otherwise hold its
 connection, and whatever the server has buffered of the body so far, for as
 long as it likes. Each wait for more body gets BODY_TIMEOUT_SECONDS; after
-that the request ends in our `RequestTimeout`, which the app's error handlers
-turn into a JSON 408 that closes the connection.
+that the request ends in an HTTPException, which the app's error handlers turn
+into a JSON 408 that closes the connection. (Not one of our AppErrors: those
+are for resolvers, and this one never reaches GraphQL.)
 
 The deadline is per piece, not for the whole body, so a large upload over a
 slow but steady link still arrives. Headers are uvicorn's business, before any
@@ -14,9 +15,8 @@ ASGI app runs: see http_protocol.py.
 from __future__ import annotations
 
 import anyio
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from errors import RequestTimeout
 
 
 class BodyTimeout:
@@ -40,8 +40,10 @@ class BodyTimeout:
                 with anyio.fail_after(self.seconds):
                     message = await receive()
             except TimeoutError:
-                raise RequestTimeout(
-                    f"The request body stopped arriving for {self.seconds:g} seconds."
+                raise HTTPException(
+                    408,
+                    f"The request body stopped arriving for {self.seconds:g} seconds.",
+                    headers={"Connection": "close"},  # the rest will never be read
                 ) from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True

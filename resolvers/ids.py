@@ -28,7 +28,7 @@ def parse_file_id(value: str | int) -> int:
             text = _decode_global(text) or ""
         if not text.isdigit():
             raise NotFound(f"No file with id {_shown(value)}: ids are positive integers.")
-        found = _small_number(text)
+        found = small_number(text)
         if found is None:
             raise NotFound(f"No file with id {_shown(value)}.")
         number = found
@@ -37,9 +37,10 @@ def parse_file_id(value: str | int) -> int:
     return number
 
 
-def _small_number(digits: str) -> int | None:
+def small_number(digits: str) -> int | None:
     """The value of an ASCII digit string, or None when it has more digits than
-    any id (leading zeros aside), without converting it."""
+    any id (leading zeros aside), without converting it: use it rather than
+    int() on a client's digits."""
     significant = digits.lstrip("0") or "0"
     return int(significant) if len(significant) <= _MAX_DIGITS else None
 
@@ -71,7 +72,7 @@ def decode_cursor(cursor: str) -> int:
         kind, _, number = base64.b64decode(cursor, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         kind, number = "", ""
-    found = _small_number(number) if number.isascii() and number.isdigit() else None
+    found = small_number(number) if number.isascii() and number.isdigit() else None
     if kind != "cursor" or found is None or found > MAX_ID:
         raise InvalidInput(f"{_shown(cursor)} is not a cursor this API gave out.")
     return found

@@ -21,7 +21,6 @@ STATUS = {
     errors.TooManyFiles: 413,
     errors.InvalidUpload: 400,
     errors.InvalidInput: 400,
-    errors.RequestTimeout: 408,
     errors.Unavailable: 503,
     errors.UpstreamError: 502,
 }
@@ -38,8 +37,6 @@ async def app_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.AppError)
     status = status_of(exc)
     headers = {"Retry-After": "5"} if status == 503 else None
-    if status == 408:
-        headers = {"Connection": "close"}  # the rest of the body will never be read
     return JSONResponse({"detail": exc.message}, status_code=status, headers=headers)
 
 

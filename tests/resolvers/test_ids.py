@@ -65,6 +65,10 @@ def test_graphql_ids_and_cursors_of_thousands_of_digits_are_client_errors(
     for file_id in [HUGE, global_huge]:
         found = _graphql(client, "query($id: ID!) { file(id: $id) { id } }", id=file_id)
         assert found == {"data": {"file": None}}
+    found = _graphql(client, "query($id: ID!) { node(id: $id) { id } }", id=global_huge)
+    assert found == {"data": {"node": None}}
+    found = _graphql(client, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", ids=[global_huge])
+    assert found == {"data": {"nodes": [None]}}
     padded = _graphql(client, "query($id: ID!) { file(id: $id) { databaseId } }", id=PADDED_ONE)
     assert padded == {"data": {"file": {"databaseId": kept}}}
 
