@@ -21,6 +21,7 @@ class ErrorCode(enum.Enum):
     INVALID_INPUT = errors.InvalidInput.code
     RECOGNIZER_UNAVAILABLE = errors.RecognizerUnavailable.code
     UPSTREAM_ERROR = errors.UpstreamError.code
+    STILL_QUEUED = errors.StillQueued.code
 
 
 @strawberry.type(description="A problem with one input of a mutation; the other inputs went ahead.")
