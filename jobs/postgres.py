@@ -120,8 +120,11 @@ class PostgresQueue:
         @manager.entrypoint(ENTRYPOINT)
         async def recognize(job: Job) -> None:
             file_id = int((job.payload or b"0").decode())
+            # What each worker took and finished, for whoever watches a cluster.
+            log.info("took job %s: file %s", job.id, file_id)
             try:
                 await handler(file_id)
+                log.info("finished job %s: file %s", job.id, file_id)
             except Unavailable as exc:
                 if isinstance(exc, RecognizerUnavailable):
                     return  # the handler left the file pending, with the reason
