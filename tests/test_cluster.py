@@ -134,7 +134,7 @@ def test_a_subscriber_on_one_replica_sees_work_done_elsewhere(running: Cluster) 
             )
             payload = {"query": query, "variables": {"ids": [str(file_id)]}}
             await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
-            seen = []
+            seen: list[dict[str, Any]] = []
             while not seen or seen[-1]["kind"] != "DONE":
                 message = json.loads(await asyncio.wait_for(ws.recv(), 30))
                 if message["type"] == "ping":
