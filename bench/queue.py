@@ -96,7 +96,7 @@ def _one_by_one(api: str, ids: list[int]) -> list[float]:
 
 def overhead(folder: Path, model: Path, runs: int) -> list[Figure]:
     count = max(10, runs * 4)
-    with server(folder / "inprocess", HF_MODEL=str(model)) as live:
+    with server(_folder(folder / "inprocess"), HF_MODEL=str(model)) as live:
         ids = _upload(live.url, count + 2, tag=1, size=(640, 480))
         _one_by_one(live.url, ids[:2])  # warm-up
         direct = _one_by_one(live.url, ids[2:])
@@ -175,3 +175,8 @@ def figures(runs: int) -> tuple[list[Figure], list[str]]:
         f" {duplicated} duplicated (goal 0 and 0)",
     ]
     return found, notes
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

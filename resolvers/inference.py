@@ -11,7 +11,7 @@ from typing import Any
 
 from db import files as db_files
 from db.files import FileRow, FileStatus
-from db.predictions import PredictionRow, known_predictions, replace_predictions
+from db.predictions import PredictionRow, known_predictions
 from db.types import utcnow
 from errors import AppError, RecognizerUnavailable, UpstreamError
 from events import FileEventKind
@@ -120,7 +120,7 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
         if current is None:
             return row  # deleted while it was recognized: nothing to store
         if current.status is not FileStatus.DONE or current.model_id != recognition.model_id:
-            await replace_predictions(session, file_id=row.id or 0, predictions=predictions)
+            await db_files.store_predictions(session, row=current, predictions=predictions)
             _mark_done(current, recognition.model_id, recognition.backend, recognition.elapsed_ms)
             session.add(current)
             await session.commit()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import strawberry
 from strawberry import Info
 
-from errors import AppError, NotFound, RecognizerUnavailable, StillQueued, UpstreamError
+from errors import NotFound, RecognizerUnavailable, StillQueued, UpstreamError
 from resolvers import jobs
 from resolvers.files import get_file
 from schema.context import Context
-from schema.errors import UserError
+from schema.errors import UserError, split_outcomes
 from schema.files import File
 
 
@@ -67,13 +67,7 @@ class InferenceMutations:
         self, info: Info[Context, None], ids: list[strawberry.ID]
     ) -> InferFilesPayload:
         outcomes = await jobs.infer_files(info.context.services, ids)
-        done: list[File] = []
-        problems: list[UserError] = []
-        for index, (value, outcome) in enumerate(zip(ids, outcomes, strict=True)):
-            if isinstance(outcome, AppError):
-                problems.append(UserError.of(outcome, index=index, input=value))
-            else:
-                done.append(File.from_row(outcome))
+        done, problems = split_outcomes(outcomes, ids, File.from_row)
         return InferFilesPayload(files=done, errors=problems)
 
     @strawberry.mutation(
@@ -85,11 +79,5 @@ class InferenceMutations:
         self, info: Info[Context, None], ids: list[strawberry.ID]
     ) -> RecognizeFilesPayload:
         outcomes = await jobs.recognize_files(info.context.services, ids)
-        queued: list[File] = []
-        problems: list[UserError] = []
-        for index, (value, outcome) in enumerate(zip(ids, outcomes, strict=True)):
-            if isinstance(outcome, AppError):
-                problems.append(UserError.of(outcome, index=index, input=value))
-            else:
-                queued.append(File.from_row(outcome))
+        queued, problems = split_outcomes(outcomes, ids, File.from_row)
         return RecognizeFilesPayload(files=queued, errors=problems)
