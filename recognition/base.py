@@ -16,6 +16,9 @@ class ImageRef:
 
     path: Path
     mime_type: str
+    # As stored; 0 when unknown. What decoding it will cost is judged from them.
+    width: int = 0
+    height: int = 0
 
 
 @dataclass(frozen=True)

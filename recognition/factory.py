@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from config import Settings
 from recognition.base import Recognizer
+from storage.decode_pool import DecodePool
 
 
-def create_recognizer(settings: Settings) -> Recognizer:
+def create_recognizer(settings: Settings, decoder: DecodePool) -> Recognizer:
+    """`decoder`: the server's one decode pool, for backends that decode pixels."""
     # Imported here: each backend pulls in heavy libraries (torch, aiohttp) that
     # the other does not need.
     if settings.recognizer == "huggingface":
@@ -15,4 +17,4 @@ def create_recognizer(settings: Settings) -> Recognizer:
         return HuggingFaceRecognizer(settings)
     from recognition.local import LocalRecognizer
 
-    return LocalRecognizer(settings)
+    return LocalRecognizer(settings, decoder=decoder)

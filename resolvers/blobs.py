@@ -193,12 +193,18 @@ async def delete_files(svc: Services, ids: Sequence[int]) -> dict[int, FileRow]:
     return rows
 
 
-async def _mark_if_unused(svc: Services, session: AsyncSession, blob: db_blobs.BlobRow) -> bool:
+async def _mark_if_unused(
+    svc: Services,
+    session: AsyncSession,
+    blob: db_blobs.BlobRow,
+    *,
+    cutoff: datetime | None = None,
+) -> bool:
     """D1 for one locked live row: mark it `deleting` when no file uses it and no
-    upload holds a live claim on it."""
+    upload holds a live claim on it (one made since `cutoff`)."""
     if blob.state is not BlobState.LIVE:
         return False
-    claimed = blob.pending > 0 and blob.touched_at >= _cutoff(svc)
+    claimed = blob.pending > 0 and blob.touched_at >= (cutoff or _cutoff(svc))
     if claimed or await db_blobs.count_files(session, sha256=blob.sha256):
         return False
     blob.state = BlobState.DELETING
@@ -220,10 +226,12 @@ async def _remove(svc: Services, sha: str, epoch: str) -> None:
         log.warning("could not finish deleting %s yet: %s", sha, exc)
 
 
-async def sweep(svc: Services) -> int:
-    """S1 and S2. Returns how many sha256s were removed."""
+async def sweep(svc: Services, *, grace_seconds: float | None = None) -> int:
+    """S1 and S2. Returns how many sha256s were removed. `grace_seconds` (default
+    ORPHAN_GRACE_SECONDS) is 0 only at a start-up that knows no other process
+    can be between its U1 and U3 (services.py)."""
     removed = 0
-    cutoff = _cutoff(svc)
+    cutoff = _cutoff(svc, grace_seconds)
     async with svc.session() as session:
         stale = await db_blobs.stale_blobs(session, before=cutoff, limit=_SWEEP_BATCH)
     for sha in stale:
@@ -233,7 +241,10 @@ async def sweep(svc: Services) -> int:
             if (
                 blob is not None
                 and blob.touched_at < cutoff
-                and (blob.state is BlobState.DELETING or await _mark_if_unused(svc, session, blob))
+                and (
+                    blob.state is BlobState.DELETING
+                    or await _mark_if_unused(svc, session, blob, cutoff=cutoff)
+                )
             ):
                 epoch = blob.epoch
             await session.commit()
@@ -259,5 +270,7 @@ async def sweep(svc: Services) -> int:
     return removed
 
 
-def _cutoff(svc: Services) -> datetime:
-    return utcnow() - timedelta(seconds=svc.settings.orphan_grace_seconds)
+def _cutoff(svc: Services, grace_seconds: float | None = None) -> datetime:
+    if grace_seconds is None:
+        grace_seconds = svc.settings.orphan_grace_seconds
+    return utcnow() - timedelta(seconds=grace_seconds)

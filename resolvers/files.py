@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import anyio
 
@@ -18,10 +18,16 @@ from events import FileEventKind
 from resolvers import blobs
 from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
 from services import Services
+from storage.decode_pool import decoded_bytes
 from storage.objects import OpenObject, image_key, thumbnail_key
 from storage.thumbnails import make_thumbnail
 
 MAX_PAGE_SIZE = 100
+# Longest `search` accepted. File names are cut to at most MAX_FILENAME_LENGTH
+# characters (200 by default), so a longer search could match nothing; and a
+# pattern of 50,000 bytes or more is one SQLite refuses outright ("LIKE or GLOB
+# pattern too complex"), which must be the client's error, not an outage.
+MAX_SEARCH_LENGTH = 200
 # The whole listing is read in slices of this many files: memory stays bounded.
 LISTING_SLICE = 2000
 # Deletes work through ids in slices, so "delete everything" never builds one
@@ -58,6 +64,7 @@ async def list_files(
     if not 0 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput(f"`first` must be between 0 and {MAX_PAGE_SIZE}.")
     after_id = decode_cursor(after) if after else None
+    _check_filters(search, make)
     async with svc.session() as session:
         rows = await db_files.list_files(
             session,
@@ -80,8 +87,19 @@ async def count_files(
     search: str | None = None,
     make: str | None = None,
 ) -> int:
+    _check_filters(search, make)
     async with svc.session() as session:
         return await db_files.count_files(session, status=status, search=search, make=make)
+
+
+def _check_filters(search: str | None, make: str | None) -> None:
+    if search is not None and len(search) > MAX_SEARCH_LENGTH:
+        raise InvalidInput(
+            f"`search` is at most {MAX_SEARCH_LENGTH} characters long; got {len(search):,}."
+        )
+    # PostgreSQL text cannot hold NUL, and refuses a query that carries one.
+    if "\x00" in (search or "") or "\x00" in (make or ""):
+        raise InvalidInput("`search` and `make` cannot contain NUL characters.")
 
 
 FileSlice = tuple[list[tuple[Any, ...]], dict[int, list[tuple[Any, ...]]]]
@@ -179,44 +197,63 @@ def check_ids(file_ids: Sequence[object], *, limit: int) -> None:
 
 
 async def open_image(svc: Services, file_id: str | int) -> tuple[FileRow, OpenObject]:
-    """The file and its image, open for streaming. The image stays readable to the
-    end even if the file is deleted meanwhile; once deleted, it is NotFound."""
+    """The file's row and its image, opened: what is open stays readable to the
+    end even if the file is deleted meanwhile (a folder keeps the open file; S3
+    has begun sending the body), so a download racing a delete gets the whole
+    image or a 404, never a 500 or a short body."""
     row = await get_file(svc, file_id)
-    opened = await svc.objects.open(image_key(row.sha256))
-    if opened is None:
-        raise NotFound(f"The image of file {row.id} is missing from storage.")
-    return row, opened
+    return row, await _open(svc, image_key(row.sha256), row)
 
 
 async def open_thumbnail(svc: Services, file_id: str | int) -> OpenObject:
-    """The file's thumbnail, made on first request and stored beside the image.
-    One server makes each thumbnail once; two servers may both make it, and then
-    write the same bytes."""
+    """The file's thumbnail, opened; made on first request and stored beside the
+    image. Requests for one not made yet wait for a single making of it in this
+    process; two servers may both make it, and then write the same bytes."""
     row = await get_file(svc, file_id)
     key = thumbnail_key(row.sha256, svc.settings.thumbnail_size)
     opened = await svc.objects.open(key)
     if opened is not None:
         return opened
-    async with svc.thumbnail_flights.hold(key):
-        opened = await svc.objects.open(key)  # made while we waited
-        if opened is None:
-            await _make_thumbnail(svc, row, key)
-            opened = await svc.objects.open(key)
-    if opened is None:
-        raise NotFound(f"The image of file {row.id} is missing from storage.")
-    return opened
+    await svc.thumbnails.run(key, lambda: _make_thumbnail(svc, row, key))
+    return await _open(svc, key, row)
 
 
 async def _make_thumbnail(svc: Services, row: FileRow, key: str) -> None:
     size = svc.settings.thumbnail_size
-    temp = svc.blobs.tmp / f"{uuid.uuid4().hex}.part"
+    scratch = svc.blobs.scratch(".jpg")
     try:
         async with svc.objects.local_file(image_key(row.sha256)) as source:
             if source is None:
-                raise NotFound(f"The image of file {row.id} is missing from storage.")
-            await anyio.to_thread.run_sync(
-                lambda: make_thumbnail(source, temp, size=size), limiter=svc.decode_slots
-            )
-        await svc.objects.put(key, temp)
+                raise _gone(row)
+            with await _open_path(source, row) as image:
+                await svc.decoder.run(
+                    lambda: make_thumbnail(image, scratch, size=size),
+                    cost=decoded_bytes(row.width, row.height, fit=size * 2),
+                )
+        await svc.objects.put(key, scratch)
     finally:
-        await anyio.Path(temp).unlink(missing_ok=True)
+        await anyio.Path(scratch).unlink(missing_ok=True)
+    # Deleted while its thumbnail was being made: the delete may have removed
+    # thumbnails before this one was in place, so this one goes too (else the
+    # sweep finds it, as an orphan, after the grace period).
+    if not await svc.objects.exists(image_key(row.sha256)):
+        await svc.objects.delete(key)
+
+
+async def _open(svc: Services, key: str, row: FileRow) -> OpenObject:
+    opened = await svc.objects.open(key)
+    if opened is None:
+        raise _gone(row)
+    return opened
+
+
+async def _open_path(path: Path, row: FileRow) -> BinaryIO:
+    try:
+        return await anyio.to_thread.run_sync(lambda: path.open("rb"))
+    except FileNotFoundError:
+        raise _gone(row) from None
+
+
+def _gone(row: FileRow) -> NotFound:
+    # The row was there a moment ago: most likely the file was deleted since.
+    return NotFound(f"No image for file {row.id}: it was deleted, or is missing.")

@@ -47,7 +47,8 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
                         "The image is missing from storage."
                     )
                 else:
-                    [outcome] = await svc.recognizer.recognize([ImageRef(path, row.mime_type)])
+                    ref = ImageRef(path, row.mime_type, width=row.width, height=row.height)
+                    [outcome] = await svc.recognizer.recognize([ref])
         except RecognizerUnavailable:
             await _set(svc, row, FileStatus.PENDING)  # nothing is lost: it can be tried again
             raise
@@ -119,12 +120,19 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
             )
         )
     async with svc.session(write=True) as session:
-        await db_files.store_predictions(session, row=row, predictions=predictions)
-        _mark_done(row, recognition.model_id, recognition.backend, recognition.elapsed_ms)
-        session.add(row)
-        await session.commit()
-    svc.events.publish(FileEventKind.DONE, row)
-    return row
+        # Under the file's row lock: a job run twice (its worker died after this
+        # commit, before the queue heard) or by two workers at once stores this
+        # model's results once, and a file deleted meanwhile gets none.
+        current = await db_files.lock_file(session, file_id=row.id or 0)
+        if current is None:
+            return row  # deleted while it was recognized: nothing to store
+        if current.status is not FileStatus.DONE or current.model_id != recognition.model_id:
+            await db_files.store_predictions(session, row=current, predictions=predictions)
+            _mark_done(current, recognition.model_id, recognition.backend, recognition.elapsed_ms)
+            session.add(current)
+            await session.commit()
+    svc.events.publish(FileEventKind.DONE, current)
+    return current
 
 
 def _mark_done(row: FileRow, model_id: str, backend: str, elapsed_ms: float) -> None:

@@ -1,16 +1,34 @@
-"""Uploads as they come in: each is copied to a temporary file in UPLOAD_DIR/tmp,
-hashed and size-checked, so it can be checked as an image before anything is
-stored. Where the bytes go next is the object store's business (storage/objects.py,
-by the protocol in resolvers/blobs.py); UPLOAD_DIR/tmp stays on this machine
-whatever the store, and leftovers in it are swept at start-up.
+"""Uploads as they come in, and this process's scratch space, on this machine.
+
+Each upload is copied to a temporary file, hashed and size-checked, so it can be
+checked as an image before anything is stored. Where the bytes go next is the
+object store's business (storage/objects.py, by the protocol in
+resolvers/blobs.py). Whatever the store, the scratch space stays local:
+
+    UPLOAD_DIR/tmp/<pid>-<id>/  one per server or worker process: its uploads
+                                while they stream in (*.part), its thumbnails
+                                and S3 downloads while they are made, and `lock`,
+                                which the process holds (flock) for life
+                                (tmp/ itself is flocked while a process claims
+                                its folder or sweeps)
+
+What a crash leaves behind is found at the next start by the lock files, not by
+age (`sweep`): a folder whose lock nobody holds belonged to a dead process, and
+goes at once, whatever its age. The sweep also says whether another live
+process shares UPLOAD_DIR: with the local object store and nobody else, the
+start-up sweep of images (resolvers/blobs.py) need not wait a grace period.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
+import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -18,6 +36,7 @@ from typing import BinaryIO
 from errors import EmptyUpload, TooLarge
 
 CHUNK = 1024 * 1024
+_OWNER_LOCK = "lock"
 
 
 @dataclass(frozen=True)
@@ -27,17 +46,51 @@ class TempBlob:
     sha256: str
 
 
+@dataclass(frozen=True)
+class Swept:
+    removed: int  # files removed
+    alone: bool  # no other live process shares UPLOAD_DIR
+
+
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp = root / "tmp"
+        self._work: Path | None = None  # this process's folder under tmp/
+        self._owner_fd: int | None = None  # holds its lock while open
+
+    @property
+    def work(self) -> Path:
+        if self._work is None:
+            raise RuntimeError("BlobStore.prepare() has not run")
+        return self._work
 
     def prepare(self) -> None:
+        """Make tmp/ and claim this process's own folder in it."""
         self.tmp.mkdir(parents=True, exist_ok=True)
+        with self._sweep_turn():  # a sweeper never sees a folder not yet locked
+            work = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            work.mkdir()
+            fd = os.open(work / _OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a new file: nobody else can hold it
+        self._work, self._owner_fd = work, fd
+
+    def close(self) -> None:
+        """Give up this process's folder (at shutdown, once no upload is in flight)."""
+        if self._owner_fd is None:
+            return
+        shutil.rmtree(self.work, ignore_errors=True)
+        os.close(self._owner_fd)  # the lock goes with the descriptor
+        self._work = self._owner_fd = None
+
+    def scratch(self, suffix: str) -> Path:
+        """A fresh path in this process's folder (on UPLOAD_DIR's file system, so
+        the local object store links it into place without a copy)."""
+        return self.work / f"{uuid.uuid4().hex}{suffix}"
 
     def receive(self, source: BinaryIO, *, limit: int) -> TempBlob:
         """Copy an upload into tmp/, hashing it, and refuse it past `limit` bytes."""
-        path = self.tmp / f"{uuid.uuid4().hex}.part"
+        path = self.scratch(".part")
         digest = hashlib.sha256()
         size = 0
         try:
@@ -58,29 +111,67 @@ class BlobStore:
             raise
         return TempBlob(path=path, size=size, sha256=digest.hexdigest())
 
-    def sweep(self, *, grace_seconds: float) -> int:
-        """Remove partial uploads and downloads a crash left behind. Returns how
-        many files were removed."""
-        removed = 0
-        cutoff = time.time() - grace_seconds
-        for part in self.tmp.glob("*.part"):
-            try:
-                if part.stat().st_mtime <= cutoff:
-                    part.unlink(missing_ok=True)
+    def sweep(self, *, grace_seconds: float) -> Swept:
+        """Remove the folders of processes that are gone (their partial uploads,
+        thumbnails and downloads), and say whether another process is alive."""
+        with self._sweep_turn():
+            removed, others_alive = self._sweep_folders()
+            # From servers before per-process folders: theirs while one may be live.
+            cutoff = time.time() - grace_seconds if others_alive else float("inf")
+            for leftover in self.tmp.glob("*.part"):
+                if _older(leftover, cutoff):
+                    leftover.unlink(missing_ok=True)
                     removed += 1
-            except FileNotFoundError:
-                continue  # finished while we looked
-        return removed
+        return Swept(removed=removed, alone=not others_alive)
+
+    def _sweep_folders(self) -> tuple[int, bool]:
+        """Remove the tmp/ folders whose owner is gone; also say whether any
+        other owner is alive."""
+        removed, others_alive = 0, False
+        for folder in self.tmp.iterdir():
+            if not folder.is_dir() or folder == self._work:
+                continue
+            try:
+                fd = os.open(folder / _OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                continue  # vanished meanwhile, or not ours to judge
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                others_alive = True
+                continue
+            finally:
+                os.close(fd)  # also drops the lock, if we took it
+            removed += sum(1 for f in folder.iterdir() if f.name != _OWNER_LOCK)
+            shutil.rmtree(folder, ignore_errors=True)
+        return removed, others_alive
+
+    @contextlib.contextmanager
+    def _sweep_turn(self) -> Iterator[None]:
+        fd = os.open(self.tmp, os.O_RDONLY)  # flock works on a folder too
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held for milliseconds: a start-up's sweep
+            yield
+        finally:
+            os.close(fd)
 
     def usable(self) -> tuple[bool, str]:
-        """Whether images can be written here now (for /health)."""
-        probe = self.tmp / f".health-{uuid.uuid4().hex}"
+        """Whether uploads can be received here now (for /health)."""
         try:
+            probe = self.scratch(".health")
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as exc:
-            return False, f"{self.root} is not writable: {exc.strerror or exc}"
+            # strerror, not the exception: that names the server's paths
+            return False, f"the upload folder is not writable: {exc.strerror or 'error'}"
         return True, "writable"
+
+
+def _older(path: Path, cutoff: float) -> bool:
+    try:
+        return path.stat().st_mtime <= cutoff
+    except FileNotFoundError:
+        return False
 
 
 def _mb(n: int) -> str:

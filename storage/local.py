@@ -1,9 +1,9 @@
 """Objects as files in a folder (UPLOAD_DIR): the default, for one machine.
 
-A put links the caller's file to a temporary name beside its destination and
-renames it into place, then fsyncs the folder: after a crash an object is whole
-or absent, and the bytes are never copied (the upload's temporary file is on
-the same disk, in UPLOAD_DIR/tmp).
+A put links the caller's file to a scratch name in this process's folder
+(UPLOAD_DIR/tmp/<pid>-<id>/, swept when the process is gone) and renames it into
+place, then fsyncs the folder: after a crash an object is whole or absent, and
+the bytes are never copied (the upload's temporary file is on the same disk).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,21 +28,26 @@ class LocalFile:
     """An open file: deleting the object later does not cut this read short."""
 
     def __init__(self, handle: BinaryIO) -> None:
-        self._handle = handle
+        self.handle: BinaryIO | None = handle
         self.size = os.fstat(handle.fileno()).st_size
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        while chunk := await anyio.to_thread.run_sync(self._handle.read, CHUNK):
+        assert self.handle is not None
+        while chunk := await anyio.to_thread.run_sync(self.handle.read, CHUNK):
             yield chunk
 
     async def close(self) -> None:
-        self._handle.close()
+        if self.handle is not None:
+            self.handle.close()
 
 
 class LocalObjects:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, scratch: Callable[[str], Path] | None = None) -> None:
+        """`scratch` gives fresh temporary paths on the same file system; by
+        default, hidden names beside each destination."""
         self.root = root
-        self.description = f"folder {root}"
+        self.description = "folder UPLOAD_DIR"  # never the server's paths
+        self._scratch = scratch
 
     def path(self, key: str) -> Path:
         if sha_of(key) is None:  # keys come from our own rows; never trust a path blindly
@@ -56,10 +61,11 @@ class LocalObjects:
     async def put(self, key: str, source: Path) -> None:
         await anyio.to_thread.run_sync(self._put, self.path(key), source)
 
-    @staticmethod
-    def _put(dest: Path, source: Path) -> None:
+    def _put(self, dest: Path, source: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        temp = dest.with_name(f".{uuid.uuid4().hex}.tmp")
+        temp = (
+            self._scratch(".tmp") if self._scratch else dest.with_name(f".{uuid.uuid4().hex}.tmp")
+        )
         try:
             os.link(source, temp)
             os.replace(temp, dest)
@@ -118,7 +124,8 @@ class LocalObjects:
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as exc:
-            return False, f"{self.root / IMAGES} is not writable: {exc.strerror or exc}"
+            # strerror, not the exception: that names the server's paths
+            return False, f"the image folder is not writable: {exc.strerror or 'error'}"
         return True, "writable"
 
 

@@ -16,12 +16,12 @@ and when, is decided by the protocol in resolvers/blobs.py.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from config import Settings
 
@@ -66,6 +66,9 @@ class OpenObject(Protocol):
     folder keeps the open file; S3 has already begun sending the body)."""
 
     size: int
+    # The open file, when the object is one on this machine (the folder): then
+    # it can be served with ranges and validators. None: stream `chunks()`.
+    handle: BinaryIO | None
 
     def chunks(self) -> AsyncIterator[bytes]: ...
 
@@ -102,11 +105,13 @@ class ObjectStore(Protocol):
         """Whether objects can be written and read now (for /health)."""
 
 
-def create_object_store(settings: Settings) -> ObjectStore:
+def create_object_store(settings: Settings, scratch: Callable[[str], Path]) -> ObjectStore:
+    """The store STORAGE_URL names; `scratch` gives this process's temporary
+    paths (storage/blobs.py), so a crash's leftovers are swept."""
     if settings.storage_url is None:
         from storage.local import LocalObjects
 
-        return LocalObjects(settings.upload_dir)
+        return LocalObjects(settings.upload_dir, scratch=scratch)
     from storage.s3 import S3Objects  # only S3 deployments load the client
 
-    return S3Objects(settings)
+    return S3Objects(settings, scratch=scratch)

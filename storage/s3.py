@@ -10,11 +10,11 @@ whose pins often clash with other packages. See the README for the figures.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
 import anyio
@@ -36,6 +36,8 @@ _SINGLE_PUT = 64 * 1024 * 1024
 class S3Body:
     """An object whose response has begun: its body streams as it is read."""
 
+    handle: BinaryIO | None = None  # no file on this machine: stream it
+
     def __init__(self, result: GetResult) -> None:
         self._result = result
         self.size = int(result.meta["size"])
@@ -50,12 +52,15 @@ class S3Body:
 
 
 class S3Objects:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, scratch: Callable[[str], Path] | None = None) -> None:
+        """`scratch` gives fresh temporary paths for downloads (this process's
+        folder, swept if it dies); by default, names in UPLOAD_DIR/tmp."""
         assert settings.storage_url is not None
         parts = urlsplit(settings.storage_url)
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
         self.tmp = settings.upload_dir / "tmp"
+        self._scratch = scratch or (lambda suffix: self.tmp / f"{uuid.uuid4().hex}{suffix}")
         endpoint = settings.s3_endpoint_url or "AWS"
         self.description = f"s3://{self.bucket}/{self.prefix} at {endpoint}"
         config: S3Config = {"region": settings.aws_region}
@@ -108,7 +113,7 @@ class S3Objects:
         if body is None:
             yield None
             return
-        path = self.tmp / f"{uuid.uuid4().hex}.part"  # swept like an upload's if we crash
+        path = self._scratch(".part")  # swept like an upload's if we crash
         try:
             async with await anyio.open_file(path, "wb") as out:
                 async for chunk in body.chunks():
