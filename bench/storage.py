@@ -20,7 +20,7 @@ from bench.s3 import ACCESS_KEY, REGION, SECRET_KEY, SeaweedS3
 PER_RUN = 40
 
 
-def _distinct(photo: bytes, count: int, run: int) -> list[bytes]:
+def distinct_photos(photo: bytes, count: int, run: int) -> list[bytes]:
     """`count` copies of a JPEG made distinct by a comment segment after SOI."""
     out = []
     for i in range(count):
@@ -72,7 +72,7 @@ def figures(runs: int) -> tuple[list[Figure], list[str]]:
                 for clients in (1, 4):
                     rates: dict[str, list[float]] = {"local": [], "s3": []}
                     for run in range(runs + 1):  # the first is a warm-up
-                        photos = _distinct(photo, PER_RUN, run)
+                        photos = distinct_photos(photo, PER_RUN, run)
                         # Alternate, so drift on a shared machine hits both alike.
                         for name, live in (("local", local), ("s3", s3)):
                             rate = _uploads_per_second(live.url, photos, clients)
