@@ -54,6 +54,11 @@ class FileRow(SQLModel, table=True):
     model_id: str | None = Field(default=None, max_length=255)
     backend: str | None = Field(default=None, max_length=32)
     inference_ms: float | None = None
+    # The colour of what the predictions describe (the main vehicle, or the
+    # whole photo), and the detector that looked for vehicles, if one did.
+    color: str | None = Field(default=None, max_length=16)
+    color_confidence: float | None = None
+    detector: str | None = Field(default=None, max_length=255)
 
 
 async def insert_file(
@@ -169,6 +174,9 @@ async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
     row.model_id = None
     row.backend = None
     row.inference_ms = None
+    row.color = None
+    row.color_confidence = None
+    row.detector = None
     session.add(row)
     await session.flush()
     return row

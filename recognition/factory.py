@@ -7,6 +7,14 @@ from recognition.base import Recognizer
 
 
 def create_recognizer(settings: Settings) -> Recognizer:
+    """The backend, wrapped so that each photo (or each vehicle in it, with
+    DETECTOR) gets its guesses and a colour."""
+    from recognition.vehicles import VehicleRecognizer
+
+    return VehicleRecognizer(create_classifier(settings), settings)
+
+
+def create_classifier(settings: Settings) -> Recognizer:
     # Imported here: each backend pulls in heavy libraries (torch, aiohttp) that
     # the other does not need.
     if settings.recognizer == "huggingface":

@@ -29,8 +29,8 @@ from config import Settings
 from errors import AppError, InvalidImage, RecognizerUnavailable
 from recognition.base import Guess, ImageRef, Recognition, RecognizerStatus
 from recognition.batcher import MicroBatcher
+from recognition.crops import open_ref
 from recognition.onnx_runtime import OnnxClassifier
-from storage.decode import open_upright_rgb
 
 log = logging.getLogger("cars.recognizer")
 
@@ -104,7 +104,7 @@ class LocalRecognizer:
         )
 
     def _preprocess(self, ref: ImageRef) -> torch.Tensor:
-        image = open_upright_rgb(ref.path, fit=self._fit)
+        image = open_ref(ref, fit=self._fit)  # the whole photo, or the box's region
         pixels: torch.Tensor = self._processor(images=[image], return_tensors="pt")["pixel_values"]
         return pixels
 

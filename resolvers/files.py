@@ -11,6 +11,7 @@ import anyio
 from db import files as db_files
 from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow, delete_predictions, predictions_for_files
+from db.vehicles import delete_vehicles
 from errors import AppError, InvalidInput, NotFound
 from events import FileEventKind
 from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
@@ -164,6 +165,7 @@ async def reprocess_file(svc: Services, file_id: str | int) -> FileRow:
     row = await get_file(svc, file_id)
     async with svc.session(write=True) as session:
         await delete_predictions(session, file_id=row.id or 0)
+        await delete_vehicles(session, file_id=row.id or 0)
         row = await db_files.reset_to_pending(session, row=row)
         await session.commit()
     svc.events.publish(FileEventKind.PENDING, row)

@@ -4,6 +4,7 @@ failed, and the predictions are stored with who made them."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine, Sequence
@@ -13,10 +14,12 @@ from db import files as db_files
 from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow, known_predictions, replace_predictions
 from db.types import utcnow
+from db.vehicles import replace_vehicles
 from errors import AppError, RecognizerUnavailable, UpstreamError
 from events import FileEventKind
 from recognition.base import Guess, ImageRef, Recognition
 from recognition.labels import parse_label
+from resolvers import vehicles
 from resolvers.files import check_ids, get_file
 from services import Services
 
@@ -30,7 +33,11 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
     assert row.id is not None
     async with svc.file_lock(row.id):
         row = await get_file(svc, row.id)  # as it is now, after any recognition we waited for
-        if row.status is FileStatus.DONE and row.model_id == svc.recognizer.model_id:
+        if (
+            row.status is FileStatus.DONE
+            and row.model_id == svc.recognizer.model_id
+            and row.detector == vehicles.current_detector(svc)
+        ):
             # Already this model's results. Listeners still hear that it is
             # done, so progress counted from events reaches 100%.
             svc.events.publish(FileEventKind.DONE, row)
@@ -88,12 +95,16 @@ async def _known(svc: Services, row: FileRow) -> Recognition | None:
         known = await known_predictions(session, sha256=row.sha256, model_id=model_id)
     if not known:
         return None
-    return Recognition(
+    recognition = Recognition(
         guesses=[Guess(p.label, p.confidence) for p in known],
         model_id=model_id,
         backend=svc.recognizer.backend,
-        elapsed_ms=(time.perf_counter() - started) * 1000,
+        elapsed_ms=0,
     )
+    recalled = await vehicles.recall(svc, recognition, known[0].file_id)
+    if recalled is None:
+        return None
+    return dataclasses.replace(recalled, elapsed_ms=(time.perf_counter() - started) * 1000)
 
 
 async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileRow:
@@ -114,6 +125,8 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
         )
     async with svc.session(write=True) as session:
         await replace_predictions(session, file_id=row.id or 0, predictions=predictions)
+        await replace_vehicles(session, file_id=row.id or 0, vehicles=vehicles.to_rows(recognition))
+        vehicles.mark_color(row, recognition)
         _mark_done(row, recognition.model_id, recognition.backend, recognition.elapsed_ms)
         session.add(row)
         await session.commit()

@@ -1,0 +1,68 @@
+"""The pixels a backend classifies: the whole image, or the region of it that
+an ImageRef's box names, decoded no larger than needed (or taken from an image
+already decoded, so that a photo with several vehicles is decoded once)."""
+
+from __future__ import annotations
+
+import io
+import math
+
+from PIL import Image
+
+from recognition.base import Box, DecodedImage, ImageRef
+from storage.decode import open_upright_rgb
+
+# EXIF orientations that turn the image a quarter: width and height swap.
+_QUARTER_TURNS = {5, 6, 7, 8}
+
+
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    """The size of an opened (not yet decoded) image as displayed."""
+    width, height = image.size
+    if image.getexif().get(0x0112) in _QUARTER_TURNS:
+        return height, width
+    return width, height
+
+
+def decode(ref: ImageRef, *, fit: int) -> DecodedImage:
+    """The whole image, upright, decoded to cover at least `fit` x `fit`."""
+    with Image.open(ref.path) as header:
+        full_width, full_height = upright_size(header)
+    return DecodedImage(open_upright_rgb(ref.path, fit=fit), full_width, full_height)
+
+
+def open_ref(ref: ImageRef, *, fit: int) -> Image.Image:
+    """What `ref` shows (its box, or all of it), upright RGB. `fit` is the side
+    the model resizes to: a file is decoded just large enough that the region
+    still covers it (JPEGs at reduced scale when they can)."""
+    if ref.decoded is not None:
+        return _crop(ref.decoded, ref.box)
+    if ref.box is None:
+        return open_upright_rgb(ref.path, fit=fit)
+    with Image.open(ref.path) as header:
+        full_width, full_height = upright_size(header)
+    # Decoding at scale s keeps the region at s times its size: ask for the
+    # whole image at the size that makes the region's short side reach `fit`.
+    short = max(1, min(ref.box.width, ref.box.height))
+    whole_fit = math.ceil(fit * min(full_width, full_height) / short)
+    decoded = DecodedImage(open_upright_rgb(ref.path, fit=whole_fit), full_width, full_height)
+    return _crop(decoded, ref.box)
+
+
+def _crop(decoded: DecodedImage, box: Box | None) -> Image.Image:
+    if box is None:
+        return decoded.pixels
+    sx = decoded.pixels.width / decoded.full_width
+    sy = decoded.pixels.height / decoded.full_height
+    left = max(0, math.floor(box.x * sx))
+    top = max(0, math.floor(box.y * sy))
+    right = min(decoded.pixels.width, max(left + 1, math.ceil((box.x + box.width) * sx)))
+    bottom = min(decoded.pixels.height, max(top + 1, math.ceil((box.y + box.height) * sy)))
+    return decoded.pixels.crop((left, top, right, bottom))
+
+
+def jpeg_bytes(image: Image.Image, *, quality: int = 95) -> bytes:
+    """An image re-encoded for a backend that takes bytes (the remote one)."""
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
