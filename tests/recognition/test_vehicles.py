@@ -1,0 +1,290 @@
+"""Several vehicles per photo: a real (tiny, random-weight) YOLOS detector finds
+them, each is classified on its own crop, and the file's predictions stay those
+of the largest. Its random boxes are whatever the transformers object-detection
+pipeline finds in the same folder: the pipeline is the reference."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlalchemy import event
+from starlette.testclient import TestClient
+from transformers import pipeline
+
+from config import Settings
+from recognition.color import pixel_color
+from server import create_app
+from tests.car_images import PAINTS, car, encoded
+from tests.helpers import gql, services
+
+KINDS = {"car", "truck", "bus", "motorcycle"}
+
+FILE = """
+query($id: ID!) {
+  file(id: $id) {
+    status detector
+    color { name confidence }
+    predictions { rank label confidence }
+    vehicles {
+      box { x y width height } score kind
+      predictions { rank label confidence make year }
+      color { name confidence }
+    }
+  }
+}
+"""
+
+
+@pytest.fixture
+def make_vehicle_settings(
+    make_settings: Callable[..., Settings], tiny_model: Path, tiny_detector: Path
+) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "hf_model": str(tiny_model),
+            "detector": str(tiny_detector),
+            # fp32 torch: the pipelines' own arithmetic, so results compare exactly
+            "runtime": "torch",
+            "precision": "fp32",
+            "detector_threshold": 0.6,
+        }
+        return make_settings(**{**values, **overrides})
+
+    return make
+
+
+def photo(seed: int = 0) -> Image.Image:
+    return car(PAINTS["red"], width=480, height=320, noise=8, shade=0.8, seed=seed)
+
+
+def upload(client: TestClient, image: Image.Image, name: str = "street.png") -> int:
+    data = encoded(image)
+    response = client.post("/upload/", files={"file": (name, data, "image/png")})
+    assert response.status_code == 200, response.text
+    return int(response.json()["files"][0]["id"])
+
+
+def expected_vehicles(
+    detector: Path, image: Image.Image, *, threshold: float, most: int = 10
+) -> list[dict[str, Any]]:
+    """What the transformers pipeline finds, vehicles only, the most confident
+    `most`, clipped to the photo, largest first."""
+    found = pipeline("object-detection", model=str(detector))(image, threshold=threshold)
+    vehicles = sorted((d for d in found if d["label"] in KINDS), key=lambda d: -d["score"])
+    boxes = []
+    for d in vehicles[:most]:
+        b = d["box"]
+        x0, y0 = max(0, b["xmin"]), max(0, b["ymin"])
+        x1, y1 = min(image.width, b["xmax"]), min(image.height, b["ymax"])
+        boxes.append({"kind": d["label"], "score": d["score"], "box": (x0, y0, x1 - x0, y1 - y0)})
+    return sorted(boxes, key=lambda v: -(v["box"][2] * v["box"][3]))
+
+
+def classify(model: Path, image: Image.Image) -> list[tuple[str, float]]:
+    out = pipeline("image-classification", model=str(model))(image, top_k=5)
+    return [(g["label"], g["score"]) for g in out]
+
+
+def close_box(got: dict[str, int], want: tuple[int, int, int, int]) -> bool:
+    # The pipeline truncates corners to ints; the server floors the top-left
+    # and ceils the bottom-right, so that the crop holds the whole box.
+    mine = (got["x"], got["y"], got["width"], got["height"])
+    return all(abs(a - b) <= 2 for a, b in zip(mine, want, strict=True))
+
+
+def crop(image: Image.Image, box: dict[str, int]) -> Image.Image:
+    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    return image.crop((x, y, x + w, y + h))
+
+
+def test_each_vehicle_is_found_cropped_and_classified_on_its_own(
+    make_vehicle_settings: Callable[..., Settings], tiny_model: Path, tiny_detector: Path
+) -> None:
+    image = photo()
+    want = expected_vehicles(tiny_detector, image, threshold=0.6)
+    assert len(want) >= 3  # the tiny detector finds several vehicles in this photo
+    with TestClient(create_app(make_vehicle_settings())) as client:
+        file_id = upload(client, image)
+        rest = client.post(f"/inference/{file_id}")
+        assert rest.status_code == 200, rest.text
+        file = gql(client, FILE, {"id": str(file_id)})["data"]["file"]
+        listed = client.get(f"/files/{file_id}").json()
+    vehicles = file["vehicles"]
+    assert file["detector"] == str(tiny_detector)
+    assert [v["kind"] for v in vehicles] == [w["kind"].upper() for w in want]
+    for got, expected in zip(vehicles, want, strict=True):
+        assert close_box(got["box"], expected["box"]), (got["box"], expected["box"])
+        assert got["score"] == pytest.approx(expected["score"], abs=1e-4)
+        # Classifying a vehicle is classifying its crop.
+        direct = classify(tiny_model, crop(image, got["box"]))
+        assert [p["label"] for p in got["predictions"]] == [label for label, _ in direct]
+        for p, (_, score) in zip(got["predictions"], direct, strict=True):
+            assert p["confidence"] == pytest.approx(score, abs=1e-4)
+        assert [p["rank"] for p in got["predictions"]] == [1, 2, 3, 4, 5]
+        assert got["predictions"][0]["make"]
+        assert got["predictions"][0]["year"]
+        assert got["color"] == _color(crop(image, got["box"]))
+    areas = [v["box"]["width"] * v["box"]["height"] for v in vehicles]
+    assert areas == sorted(areas, reverse=True)  # the main vehicle, the largest, first
+    main = vehicles[0]
+    # The file's own predictions and colour are the main vehicle's, in every API.
+    assert [(p["label"], p["confidence"]) for p in file["predictions"]] == [
+        (p["label"], p["confidence"]) for p in main["predictions"]
+    ]
+    assert file["color"] == main["color"]
+    assert [p["label"] for p in rest.json()["predictions"]] == [
+        p["label"] for p in main["predictions"]
+    ]
+    # REST keeps its shapes: the same keys as ever, no vehicles.
+    assert set(rest.json()) == {
+        "id",
+        "filename",
+        "predictions",
+        "status",
+        "model_id",
+        "backend",
+        "inference_ms",
+    }
+    assert set(rest.json()["predictions"][0]) == {
+        "label",
+        "confidence",
+        "make",
+        "model",
+        "body_type",
+        "year",
+    }
+    assert listed["results"] == rest.json()["predictions"]
+
+
+def _color(image: Image.Image) -> dict[str, Any]:
+    guess = pixel_color(image)
+    return {"name": guess.name, "confidence": guess.confidence}
+
+
+def test_threshold_and_maximum_choose_which_vehicles_count(
+    make_vehicle_settings: Callable[..., Settings], tiny_detector: Path
+) -> None:
+    for seed, (threshold, most) in enumerate(((0.85, 10), (0.6, 2))):
+        image = photo(seed)  # other bytes: a photo already seen reuses its results
+        want = expected_vehicles(tiny_detector, image, threshold=threshold, most=most)
+        assert want
+        settings = make_vehicle_settings(detector_threshold=threshold, detector_max_vehicles=most)
+        with TestClient(create_app(settings)) as client:
+            file_id = upload(client, image)
+            assert client.post(f"/inference/{file_id}").status_code == 200
+            vehicles = gql(client, FILE, {"id": str(file_id)})["data"]["file"]["vehicles"]
+        assert len(vehicles) == len(want) <= most
+        for got, expected in zip(vehicles, want, strict=True):
+            assert got["score"] >= threshold
+            assert close_box(got["box"], expected["box"])
+
+
+def test_with_no_vehicle_found_the_whole_photo_is_classified(
+    make_vehicle_settings: Callable[..., Settings], tiny_model: Path, tiny_detector: Path
+) -> None:
+    image = photo()
+    assert expected_vehicles(tiny_detector, image, threshold=0.999) == []
+    with TestClient(create_app(make_vehicle_settings(detector_threshold=0.999))) as client:
+        file_id = upload(client, image)
+        assert client.post(f"/inference/{file_id}").status_code == 200
+        file = gql(client, FILE, {"id": str(file_id)})["data"]["file"]
+    assert file["vehicles"] == []
+    assert file["detector"] == str(tiny_detector)  # it looked, and found nothing
+    whole = classify(tiny_model, image)
+    assert [p["label"] for p in file["predictions"]] == [label for label, _ in whole]
+    assert file["color"] == _color(image)
+
+
+def test_without_a_detector_the_photo_gets_a_colour_and_no_vehicles(
+    make_vehicle_settings: Callable[..., Settings],
+) -> None:
+    with TestClient(create_app(make_vehicle_settings(detector=None))) as client:
+        file_id = upload(client, car(PAINTS["blue"], noise=10, shade=0.8), "blue.png")
+        assert client.post(f"/inference/{file_id}").status_code == 200
+        file = gql(client, FILE, {"id": str(file_id)})["data"]["file"]
+    assert (file["vehicles"], file["detector"]) == ([], None)
+    assert file["color"]["name"] == "blue"
+    assert 0 < file["color"]["confidence"] <= 1
+
+
+def test_reprocess_clears_vehicles_and_the_same_bytes_reuse_them(
+    make_vehicle_settings: Callable[..., Settings],
+) -> None:
+    image = photo()
+    with TestClient(create_app(make_vehicle_settings())) as client:
+        first = upload(client, image, "a.png")
+        assert client.post(f"/inference/{first}").status_code == 200
+        before = gql(client, FILE, {"id": str(first)})["data"]["file"]
+        assert before["vehicles"]
+        reset = gql(
+            client,
+            "mutation($id: ID!) { reprocessFile(id: $id) { file { status color { name } vehicles { kind } } } }",
+            {"id": str(first)},
+        )["data"]["reprocessFile"]["file"]
+        assert reset == {"status": "PENDING", "color": None, "vehicles": []}
+        assert client.post(f"/inference/{first}").status_code == 200
+        assert gql(client, FILE, {"id": str(first)})["data"]["file"] == before
+        # Another file with the same bytes takes the stored results, vehicles included.
+        second = upload(client, image, "b.png")
+        assert client.post(f"/inference/{second}").status_code == 200
+        assert gql(client, FILE, {"id": str(second)})["data"]["file"] == before
+
+
+def test_a_page_with_vehicles_costs_a_fixed_number_of_queries(
+    make_vehicle_settings: Callable[..., Settings],
+) -> None:
+    with TestClient(create_app(make_vehicle_settings())) as client:
+        for i in range(4):
+            image = car(list(PAINTS.values())[i], width=480, height=320, noise=8, seed=i)
+            file_id = upload(client, image, f"{i}.png")
+            assert client.post(f"/inference/{file_id}").status_code == 200
+        statements: list[str] = []
+        engine = services(client).engine.sync_engine
+
+        def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            result = gql(
+                client,
+                "{ files(first: 10) { nodes { color { name } predictions { label } "
+                "vehicles { kind box { x } predictions { label } color { name } } } } }",
+            )
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    nodes = result["data"]["files"]["nodes"]
+    assert len(nodes) == 4
+    assert all(n["vehicles"] for n in nodes)
+    # the page, the predictions, the vehicles and their predictions
+    assert len(statements) == 4, statements
+
+
+def test_a_jpeg_is_decoded_once_at_reduced_size_and_boxes_are_in_full_size_pixels(
+    make_vehicle_settings: Callable[..., Settings],
+) -> None:
+    big = car(PAINTS["white"], width=1920, height=1280, noise=6, seed=4)
+    out = io.BytesIO()
+    big.save(out, "JPEG", quality=92)
+    with TestClient(create_app(make_vehicle_settings(detector_threshold=0.5))) as client:
+        response = client.post(
+            "/upload/", files={"file": ("big.jpg", out.getvalue(), "image/jpeg")}
+        )
+        file_id = response.json()["files"][0]["id"]
+        assert client.post(f"/inference/{file_id}").status_code == 200
+        file = gql(client, FILE, {"id": str(file_id)})["data"]["file"]
+    assert file["vehicles"]
+    for vehicle in file["vehicles"]:
+        box = vehicle["box"]
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= 1920
+        assert box["y"] >= 0
+        assert box["y"] + box["height"] <= 1280
+    # At least one box reaches past the reduced decode's own size (960 x 640).
+    assert max(v["box"]["x"] + v["box"]["width"] for v in file["vehicles"]) > 960
