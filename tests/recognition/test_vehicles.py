@@ -5,6 +5,7 @@ pipeline finds in the same folder: the pipeline is the reference."""
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from config import Settings
 from recognition.color import pixel_color
 from server import create_app
 from tests.car_images import PAINTS, car, encoded
+from tests.fake_hf import FakeHuggingFace
 from tests.helpers import gql, services
 
 KINDS = {"car", "truck", "bus", "motorcycle"}
@@ -288,3 +290,25 @@ def test_a_jpeg_is_decoded_once_at_reduced_size_and_boxes_are_in_full_size_pixel
         assert box["y"] + box["height"] <= 1280
     # At least one box reaches past the reduced decode's own size (960 x 640).
     assert max(v["box"]["x"] + v["box"]["width"] for v in file["vehicles"]) > 960
+
+
+def test_the_remote_backend_gets_each_vehicle_as_a_jpeg_of_its_own(
+    make_hf_settings: Callable[..., Settings], fake_hf: FakeHuggingFace, tiny_detector: Path
+) -> None:
+    image = photo()
+    want = expected_vehicles(tiny_detector, image, threshold=0.6)
+    settings = make_hf_settings(
+        detector=str(tiny_detector), detector_threshold=0.6, precision="fp32"
+    )
+    with TestClient(create_app(settings)) as client:
+        file_id = upload(client, image)
+        assert client.post(f"/inference/{file_id}").status_code == 200
+        file = gql(client, FILE, {"id": str(file_id)})["data"]["file"]
+    assert len(file["vehicles"]) == len(want) == len(fake_hf.requests)
+    sent = sorted(
+        Image.open(io.BytesIO(base64.b64decode(r.body["inputs"]))).size for r in fake_hf.requests
+    )
+    boxes = sorted((v["box"]["width"], v["box"]["height"]) for v in file["vehicles"])
+    assert sent == boxes  # each crop at the photo's own resolution
+    assert all(v["predictions"][0]["label"] == "BMW M3 Coupe 2012" for v in file["vehicles"])
+    assert file["predictions"][0]["label"] == "BMW M3 Coupe 2012"
