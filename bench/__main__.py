@@ -1,5 +1,6 @@
 """`python -m bench [section ...]`: the benchmark suite. Numbers are printed,
-never asserted. Sections: recognition, server, uploads, scale (all by default).
+never asserted. Sections: recognition, server, uploads, scale, detection (all by
+default).
 BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
 LOAD_SECONDS); it is never part of the default set."""
@@ -11,12 +12,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import load, recognition, scale, uploads
+from bench import detection, load, recognition, scale, uploads
 from bench import server as overhead
 from bench.harness import Figure, header
 from recognition.local import resolve_engine
 
-SECTIONS = ("recognition", "server", "uploads", "scale")
+SECTIONS = ("recognition", "server", "uploads", "scale", "detection")
 # Run only when named: a minute of full load, with its own report and exit status.
 ON_REQUEST = ("load",)
 
@@ -48,7 +49,7 @@ def figures_table(wanted: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = folder / "vit-b16"
-        if {"recognition", "server"} & set(wanted):
+        if {"recognition", "server", "detection"} & set(wanted):
             recognition.make_model(model)
         for section in wanted:
             print(f"-- {section} ...", file=sys.stderr, flush=True)
@@ -63,6 +64,10 @@ def figures_table(wanted: list[str]) -> None:
                     notes += lines
             elif section == "uploads":
                 figures += uploads.figures(runs)
+            elif section == "detection":
+                found, lines = detection.figures(model, folder, runs)
+                figures += found
+                notes += lines
             elif section == "scale":
                 found, growth = scale.figures(runs, sizes)
                 figures += found

@@ -1,6 +1,8 @@
 """The pixels a backend classifies: the whole image, or the region of it that
-an ImageRef's box names, decoded no larger than needed (or taken from an image
-already decoded, so that a photo with several vehicles is decoded once)."""
+an ImageRef's box names, decoded no larger than needed, or taken from an image
+already decoded, so that a photo with several vehicles is decoded once (a
+region too small in a reduced decode to cover the model's input is decoded
+again, at the scale it needs)."""
 
 from __future__ import annotations
 
@@ -36,7 +38,10 @@ def open_ref(ref: ImageRef, *, fit: int) -> Image.Image:
     the model resizes to: a file is decoded just large enough that the region
     still covers it (JPEGs at reduced scale when they can)."""
     if ref.decoded is not None:
-        return _crop(ref.decoded, ref.box)
+        region = crop_decoded(ref.decoded, ref.box)
+        reduced = ref.decoded.pixels.width < ref.decoded.full_width
+        if min(region.size) >= fit or not reduced:
+            return region
     if ref.box is None:
         return open_upright_rgb(ref.path, fit=fit)
     with Image.open(ref.path) as header:
@@ -46,10 +51,11 @@ def open_ref(ref: ImageRef, *, fit: int) -> Image.Image:
     short = max(1, min(ref.box.width, ref.box.height))
     whole_fit = math.ceil(fit * min(full_width, full_height) / short)
     decoded = DecodedImage(open_upright_rgb(ref.path, fit=whole_fit), full_width, full_height)
-    return _crop(decoded, ref.box)
+    return crop_decoded(decoded, ref.box)
 
 
-def _crop(decoded: DecodedImage, box: Box | None) -> Image.Image:
+def crop_decoded(decoded: DecodedImage, box: Box | None) -> Image.Image:
+    """The region `box` (in full-size pixels) of an image decoded at any scale."""
     if box is None:
         return decoded.pixels
     sx = decoded.pixels.width / decoded.full_width

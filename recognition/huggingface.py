@@ -81,7 +81,7 @@ class HuggingFaceRecognizer:
         return list(await asyncio.gather(*(self._recognize_one(ref) for ref in images)))
 
     async def _recognize_one(self, ref: ImageRef) -> Recognition | AppError:
-        if ref.box is None and ref.decoded is None:
+        if ref.box is None:  # the file's own bytes, as ever
             data = await anyio.Path(ref.path).read_bytes()
         else:  # a region: cropped here, sent as a JPEG of its own
             data = await anyio.to_thread.run_sync(lambda: jpeg_bytes(open_ref(ref, fit=_FIT)))

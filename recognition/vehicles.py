@@ -6,8 +6,9 @@ region is classified on its own; the photo's own guesses are then those of the
 main vehicle (the largest box), so that clients reading only them see what they
 always saw. When no vehicle is found, the whole photo is classified.
 
-Colour: the classifier's own, where it names one (the zero-shot backend), else
-from the pixels (recognition/color.py), of each vehicle, or of the whole photo.
+Colour: the classifier's own, where it names one (the zero-shot backend by its
+prompts, the local one from the pixels it decoded), else from the pixels here
+(recognition/color.py), of each vehicle, or of the whole photo.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from recognition.base import (
     Vehicle,
 )
 from recognition.color import pixel_color
-from recognition.crops import open_ref
+from recognition.crops import crop_decoded, open_ref
 
 if TYPE_CHECKING:
     from recognition.detector import Detector
@@ -134,6 +135,8 @@ async def _with_color(ref: ImageRef, outcome: Recognition | AppError) -> Recogni
 
 
 def _color_of(ref: ImageRef) -> ColorGuess:
+    if ref.decoded is not None:  # colour needs no more pixels than the decode has
+        return pixel_color(crop_decoded(ref.decoded, ref.box))
     return pixel_color(open_ref(ref, fit=_COLOR_FIT))
 
 
