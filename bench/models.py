@@ -52,6 +52,7 @@ def save_yolos(
     shortest_edge: int = 128,
     longest_edge: int = 192,
     seed: int = 3,
+    labels: tuple[str, ...] = COCO_LABELS,
 ) -> None:
     """A YOLOS object detector with random weights and COCO-style labels, saved
     as a Hub model is. The defaults make a tiny one for the tests; hustvl/yolos-tiny
@@ -72,8 +73,8 @@ def save_yolos(
         image_size=[shortest_edge, longest_edge],
         patch_size=16,
         num_detection_tokens=detection_tokens,
-        id2label=dict(enumerate(COCO_LABELS)),
-        label2id={label: i for i, label in enumerate(COCO_LABELS)},
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
     )
     torch.manual_seed(seed)
     model = YolosForObjectDetection(config)
@@ -87,10 +88,9 @@ def save_yolos(
             layer.bias.normal_(0, 0.5)
         classes[-1].weight.normal_(0, 0.5)
         classes[-1].bias.zero_()
-        for label, bias in (("person", 2.0), ("car", 1.5), ("motorcycle", 2.0)):
-            classes[-1].bias[COCO_LABELS.index(label)] = bias
-        for label in ("bus", "truck"):
-            classes[-1].bias[COCO_LABELS.index(label)] = 2.5
+        favoured = {"person": 2.0, "car": 1.5, "motorcycle": 2.0, "bus": 2.5, "truck": 2.5}
+        for index, label in enumerate(labels):
+            classes[-1].bias[index] = favoured.get(label, 0.0)
         # Small box outputs: boxes near the middle, of a fair size, inside the photo.
         boxes[-1].weight.normal_(0, 0.08)
     model.save_pretrained(folder)

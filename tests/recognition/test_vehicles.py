@@ -17,6 +17,7 @@ from sqlalchemy import event
 from starlette.testclient import TestClient
 from transformers import pipeline
 
+from bench.models import save_yolos
 from config import Settings
 from recognition.base import Box, ImageRef
 from recognition.color import pixel_color
@@ -329,3 +330,25 @@ def test_the_remote_backend_gets_each_vehicle_as_a_jpeg_of_its_own(
     assert sent == boxes  # each crop at the photo's own resolution
     assert all(v["predictions"][0]["label"] == "BMW M3 Coupe 2012" for v in file["vehicles"])
     assert file["predictions"][0]["label"] == "BMW M3 Coupe 2012"
+
+
+@pytest.mark.parametrize("problem", ["missing", "no vehicle classes"])
+def test_a_detector_that_cannot_be_used_says_so_and_the_file_stays_pending(
+    make_vehicle_settings: Callable[..., Settings], tmp_path: Path, problem: str
+) -> None:
+    detector = str(tmp_path / "nothing-here")
+    if problem == "no vehicle classes":  # a detector of people and bicycles only
+        save_yolos(tmp_path / "nothing-here", labels=("N/A", "person", "bicycle"))
+    settings = make_vehicle_settings(detector=detector, preload_model=True)
+    with TestClient(create_app(settings)) as client:
+        health = client.get("/health").json()["recognizer"]
+        assert health["ready"] is False
+        assert detector in health["detail"]
+        file_id = upload(client, photo())
+        response = client.post(f"/inference/{file_id}")
+        assert response.status_code == 503
+        assert "DETECTOR" in response.json()["detail"]
+        assert detector in response.json()["detail"]
+        if problem == "no vehicle classes":
+            assert "detects none of bus, car, motorbike, motorcycle, truck" in health["detail"]
+        assert client.get(f"/files/{file_id}").json()["status"] == "pending"
