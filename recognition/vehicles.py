@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -24,7 +25,9 @@ import anyio
 from config import Settings
 from errors import AppError, InvalidImage
 from recognition.base import (
+    Box,
     ColorGuess,
+    DecodedImage,
     ImageRef,
     Recognition,
     Recognizer,
@@ -32,13 +35,16 @@ from recognition.base import (
     Vehicle,
 )
 from recognition.color import pixel_color
-from recognition.crops import crop_decoded, open_ref
+from recognition.crops import crop_decoded, decode, open_ref
 
 if TYPE_CHECKING:
     from recognition.detector import Detector
 
 # Colour needs few pixels: a photo is decoded for it at this size.
 _COLOR_FIT = 128
+# A vehicle's region is decoded at least this large (its short side), the
+# input of the usual classifiers; one that needs more decodes it again itself.
+_CROP_FIT = 224
 
 
 class VehicleRecognizer:
@@ -101,7 +107,8 @@ class VehicleRecognizer:
             )
         # The main vehicle first: the largest box (the most confident on a tie).
         found = sorted(found, key=lambda d: (d.box.area, d.score), reverse=True)
-        crops = [dataclasses.replace(whole, box=d.box) for d in found]
+        sharp = await anyio.to_thread.run_sync(_sharp_enough, whole, [d.box for d in found])
+        crops = [dataclasses.replace(ref, decoded=sharp, box=d.box) for d in found]
         outcomes = await self.classifier.recognize(crops)
         for outcome in outcomes:
             if isinstance(outcome, AppError):
@@ -131,6 +138,21 @@ async def _with_color(ref: ImageRef, outcome: Recognition | AppError) -> Recogni
         return outcome  # the classifier read it; a colour is a bonus
     return dataclasses.replace(
         outcome, color=color, elapsed_ms=outcome.elapsed_ms + _since(started)
+    )
+
+
+def _sharp_enough(whole: ImageRef, boxes: list[Box]) -> DecodedImage:
+    """The photo as decoded for the detector, or, when a vehicle is too small
+    in it to fill a classifier's input, decoded once more at the scale the
+    smallest one needs (at most full size), for all of them."""
+    decoded = whole.decoded
+    assert decoded is not None
+    scale = decoded.pixels.width / decoded.full_width
+    short = max(1, min(min(box.width, box.height) for box in boxes))
+    if scale >= 1 or short * scale >= _CROP_FIT:
+        return decoded
+    return decode(
+        whole, fit=math.ceil(_CROP_FIT * min(decoded.full_width, decoded.full_height) / short)
     )
 
 
