@@ -48,6 +48,9 @@ def figures(classifier: Path, folder: Path, runs: int) -> tuple[list[Figure], li
             found.append(Figure(f"{size}: {name}, classifier only (as before)", "ms/photo", plain))
             colour = _ms(runs, Settings(_env_file=None, hf_model=str(vit)), ref)
             found.append(Figure(f"{size}: {name}, whole photo + pixel colour", "ms/photo", colour))
+            alone = Settings(_env_file=None, detector=str(yolos), detector_threshold=0.0)
+            label = f"{size}: {name}, detector alone (decode + detect)"
+            found.append(Figure(label, "ms/photo", _detect_ms(runs, alone, ref)))
             for most in (1, 5):
                 settings = Settings(
                     _env_file=None,
@@ -84,4 +87,22 @@ def _ms(runs: int, settings: Settings, ref: ImageRef, *, bare: bool = False) -> 
         return repeat(runs, once)
     finally:
         loop.run_until_complete(recognizer.close())
+        loop.close()
+
+
+def _detect_ms(runs: int, settings: Settings, ref: ImageRef) -> list[float]:
+    from recognition.detector import Detector
+
+    loop = asyncio.new_event_loop()
+    detector = Detector(settings)
+
+    def once() -> float:
+        started = time.perf_counter()
+        loop.run_until_complete(detector.detect(ref))
+        return (time.perf_counter() - started) * 1000
+
+    try:
+        return repeat(runs, once)
+    finally:
+        loop.run_until_complete(detector.close())
         loop.close()
