@@ -23,8 +23,8 @@ class VehicleKind(enum.Enum):
 class Box:
     x: int = strawberry.field(description="From the left edge.")
     y: int = strawberry.field(description="From the top edge.")
-    width: int
-    height: int
+    width: int = strawberry.field(description="In pixels.")
+    height: int = strawberry.field(description="In pixels.")
 
 
 @strawberry.type(description="A named colour and how sure the server is of it.")
@@ -44,7 +44,7 @@ class Color:
 class Vehicle:
     box: Box = strawberry.field(description="Where it is in the photo.")
     score: float = strawberry.field(description="The detector's confidence, from 0 to 1.")
-    kind: VehicleKind
+    kind: VehicleKind = strawberry.field(description="Car, truck, bus or motorcycle.")
     predictions: list[Annotated[Prediction, strawberry.lazy("schema.files")]] = strawberry.field(
         description="What the recognizer saw in its box, most confident first."
     )
