@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -88,12 +89,20 @@ class Settings(BaseSettings):
     report_page_size: int = Field(default=50, ge=1, le=500)
 
     # --- GraphQL and HTTP ---
+    # Where clients reach this server (https://cars.example.com): GraphQL's
+    # imageUrl and thumbnailUrl are then absolute URLs, not paths.
+    public_base_url: str | None = None
     max_json_body_kb: int = Field(default=1024, ge=1)
     max_batch_ids: int = Field(default=100, ge=1)
     log_level: str = "info"
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=5000, ge=100)
+    # What a document may cost once its fragments are expanded (schema/limits.py).
+    graphql_max_selections: int = Field(default=1000, ge=10)
+    graphql_max_fragment_spreads: int = Field(default=64, ge=0)
+    graphql_max_repeated_fields: int = Field(default=30, ge=0)
+    graphql_max_document_kb: int = Field(default=16, ge=1)
     # Subscriptions (and other operations) one websocket may have running at once.
     graphql_max_subscriptions: int = Field(default=20, ge=1, le=1000)
     # Unset: on in development, off in production.
@@ -138,6 +147,19 @@ class Settings(BaseSettings):
                     f" got {origin!r} (no wildcard: only the origins named are answered)"
                 )
         return tuple(origin.rstrip("/") for origin in value)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(
+                "PUBLIC_BASE_URL must be an http(s) URL such as https://cars.example.com;"
+                f" got {value!r}"
+            )
+        return value.rstrip("/")
 
     @field_validator("allowed_types")
     @classmethod

@@ -3,7 +3,8 @@ never asserted. Sections: recognition, server, uploads, scale, detection (all by
 default).
 BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
-LOAD_SECONDS); it is never part of the default set."""
+LOAD_SECONDS), and `python -m bench graphql` hostile GraphQL documents against a
+live server (bench/graphql_cost.py); neither is part of the default set."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import detection, load, recognition, scale, uploads
+from bench import detection, graphql_cost, load, recognition, scale, uploads
 from bench import server as overhead
 from bench.harness import Figure, header
 from recognition.local import resolve_engine
 
 SECTIONS = ("recognition", "server", "uploads", "scale", "detection")
-# Run only when named: a minute of full load, with its own report and exit status.
-ON_REQUEST = ("load",)
+# Run only when named: each has its own report and exit status.
+ON_REQUEST = ("load", "graphql")
 
 
 def main(argv: list[str]) -> None:
@@ -34,6 +35,8 @@ def main(argv: list[str]) -> None:
         figures_table(figure_sections)
     if "load" in wanted:
         sys.exit(load.main())
+    if "graphql" in wanted:
+        sys.exit(graphql_cost.main())
 
 
 def figures_table(wanted: list[str]) -> None:

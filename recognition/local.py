@@ -27,6 +27,7 @@ from transformers.utils import logging as hf_logging
 
 from config import Settings
 from errors import AppError, InvalidImage, RecognizerUnavailable
+from recognition import hub
 from recognition.base import ColorGuess, Guess, ImageRef, Recognition, RecognizerStatus
 from recognition.batcher import MicroBatcher
 from recognition.color import pixel_color
@@ -160,8 +161,14 @@ class LocalRecognizer:
         started = time.perf_counter()
         torch.set_num_threads(self._settings.torch_threads or os.cpu_count() or 1)
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        processor = AutoImageProcessor.from_pretrained(self.model_id)  # type: ignore[no-untyped-call]
-        model = AutoModelForImageClassification.from_pretrained(self.model_id)
+        # Fails within seconds, rather than minutes, where the Hub hangs.
+        cached = hub.cache_only(self.model_id)
+        processor = AutoImageProcessor.from_pretrained(  # type: ignore[no-untyped-call]
+            self.model_id, local_files_only=cached
+        )
+        model = AutoModelForImageClassification.from_pretrained(
+            self.model_id, local_files_only=cached
+        )
         labels = {int(k): str(v) for k, v in (model.config.id2label or {}).items()}
         if not labels:
             raise ValueError("the model has no class labels (config.id2label)")

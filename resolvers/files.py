@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 
 from db import files as db_files
+from db import listing
 from db.files import FileRow, FileStatus
-from db.predictions import PredictionRow, delete_predictions, predictions_for_files
-from db.vehicles import delete_vehicles
+from db.predictions import PredictionRow, predictions_for_files
 from errors import AppError, InvalidInput, NotFound
 from events import FileEventKind
 from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
@@ -19,6 +20,8 @@ from services import Services
 from storage.thumbnails import make_thumbnail
 
 MAX_PAGE_SIZE = 100
+# The whole listing is read in slices of this many files: memory stays bounded.
+LISTING_SLICE = 2000
 # Deletes work through ids in slices, so "delete everything" never builds one
 # enormous statement or holds one long transaction.
 DELETE_SLICE = 500
@@ -79,10 +82,21 @@ async def count_files(
         return await db_files.count_files(session, status=status, search=search, make=make)
 
 
-async def all_files(svc: Services) -> Sequence[FileRow]:
-    """Every file, oldest first (the REST listing the original clients read)."""
-    async with svc.session() as session:
-        return await db_files.list_files(session)
+FileSlice = tuple[list[tuple[Any, ...]], dict[int, list[tuple[Any, ...]]]]
+
+
+async def file_slices(svc: Services) -> AsyncIterator[FileSlice]:
+    """Every file with its predictions, oldest first, LISTING_SLICE files at a
+    time (db/listing.py lays them out), each slice read in its own short session
+    so that no connection is held while a client reads."""
+    after_id = 0
+    while True:
+        async with svc.session() as session:
+            found = await listing.file_slice(session, after_id=after_id, limit=LISTING_SLICE)
+        if not found[0]:
+            return
+        yield found
+        after_id = found[0][-1][0]
 
 
 async def rows_by_ids(svc: Services, file_ids: Sequence[int]) -> dict[int, FileRow]:
@@ -164,8 +178,6 @@ async def reprocess_file(svc: Services, file_id: str | int) -> FileRow:
     """Forget a file's results and queue it for recognition again."""
     row = await get_file(svc, file_id)
     async with svc.session(write=True) as session:
-        await delete_predictions(session, file_id=row.id or 0)
-        await delete_vehicles(session, file_id=row.id or 0)
         row = await db_files.reset_to_pending(session, row=row)
         await session.commit()
     svc.events.publish(FileEventKind.PENDING, row)

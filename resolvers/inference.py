@@ -12,7 +12,7 @@ from typing import Any
 
 from db import files as db_files
 from db.files import FileRow, FileStatus
-from db.predictions import PredictionRow, known_predictions, replace_predictions
+from db.predictions import PredictionRow, known_predictions
 from db.types import utcnow
 from db.vehicles import replace_vehicles
 from errors import AppError, RecognizerUnavailable, UpstreamError
@@ -124,7 +124,7 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
             )
         )
     async with svc.session(write=True) as session:
-        await replace_predictions(session, file_id=row.id or 0, predictions=predictions)
+        await db_files.store_predictions(session, row=row, predictions=predictions)
         await replace_vehicles(session, file_id=row.id or 0, vehicles=vehicles.to_rows(recognition))
         vehicles.mark_color(row, recognition)
         _mark_done(row, recognition.model_id, recognition.backend, recognition.elapsed_ms)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from resolvers import files
-from rest.shapes import image_metadata
+from rest.shapes import image_metadata, listed_metadata
 from services import Services
 
 # The stored bytes came from a stranger: the browser must take them as the type
@@ -25,11 +27,32 @@ def _svc(request: Request) -> Services:
     return request.state.services  # type: ignore[no-any-return]
 
 
-async def list_files(request: Request) -> JSONResponse:
-    svc = _svc(request)
-    rows = await files.all_files(svc)
-    found = await files.predictions(svc, [r.id for r in rows if r.id is not None])
-    return JSONResponse([image_metadata(r, found.get(r.id or 0, [])) for r in rows])
+async def list_files(request: Request) -> Response:
+    """The whole collection as one JSON array, streamed a slice at a time."""
+    slices = files.file_slices(_svc(request))
+    # The first slice is read before the answer starts: a database outage is
+    # still a 503 rather than a cut-off 200.
+    first = await anext(slices, None)
+    return StreamingResponse(_json_array(first, slices), media_type="application/json")
+
+
+async def _json_array(
+    first: files.FileSlice | None, rest: AsyncIterator[files.FileSlice]
+) -> AsyncIterator[bytes]:
+    yield b"["
+    if first is not None:
+        yield _items(first)
+        async for more in rest:
+            yield b"," + _items(more)
+    yield b"]"
+
+
+def _items(found: files.FileSlice) -> bytes:
+    """One slice as the items of a JSON array (no brackets). orjson writes the
+    datetimes as isoformat() does."""
+    rows, predictions = found
+    items = [listed_metadata(row, predictions.get(row[0], ())) for row in rows]
+    return orjson.dumps(items)[1:-1]
 
 
 async def get_file(request: Request) -> JSONResponse:
@@ -71,7 +94,7 @@ async def thumbnail(request: Request) -> FileResponse:
 
 # One route per path with every method it takes, so that a 405 names them all
 # in its `Allow` header.
-async def _collection(request: Request) -> JSONResponse:
+async def _collection(request: Request) -> Response:
     return await (delete_all if request.method == "DELETE" else list_files)(request)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import strawberry
 from strawberry import Info
 
-from errors import AppError, NotFound, RecognizerUnavailable, UpstreamError
+from errors import NotFound, RecognizerUnavailable, UpstreamError
 from resolvers import inference
 from schema.context import Context
-from schema.errors import UserError
+from schema.errors import UserError, split_outcomes
 from schema.files import File
 
 
@@ -46,11 +46,5 @@ class InferenceMutations:
         self, info: Info[Context, None], ids: list[strawberry.ID]
     ) -> InferFilesPayload:
         outcomes = await inference.infer_files(info.context.services, ids)
-        done: list[File] = []
-        problems: list[UserError] = []
-        for index, (value, outcome) in enumerate(zip(ids, outcomes, strict=True)):
-            if isinstance(outcome, AppError):
-                problems.append(UserError.of(outcome, index=index, input=value))
-            else:
-                done.append(File.from_row(outcome))
+        done, problems = split_outcomes(outcomes, ids, File.from_row)
         return InferFilesPayload(files=done, errors=problems)

@@ -7,12 +7,11 @@ from starlette.datastructures import UploadFile
 from strawberry import Info
 from strawberry.file_uploads import Upload
 
-from db.files import FileRow
 from errors import EmptyUpload, InvalidUpload
 from resolvers import uploads
 from resolvers.uploads import IncomingFile
 from schema.context import Context
-from schema.errors import UserError
+from schema.errors import UserError, split_outcomes
 from schema.files import File
 
 
@@ -49,13 +48,8 @@ class UploadMutations:
             outcomes = await uploads.upload_files(info.context.services, sent)
         except InvalidUpload as exc:  # the request as a whole: no files, or too many
             return UploadFilesPayload(files=[], errors=[UserError.of(exc)])
-        stored: list[File] = []
-        problems: list[UserError] = []
-        for index, (upload, outcome) in enumerate(zip(files, outcomes, strict=False)):
-            if isinstance(outcome, FileRow):
-                stored.append(File.from_row(outcome))
-            else:
-                problems.append(UserError.of(outcome, index=index, input=_name(upload)))
+        names = [_name(upload) for upload in files]
+        stored, problems = split_outcomes(outcomes, names, File.from_row)
         return UploadFilesPayload(files=stored, errors=problems)
 
 

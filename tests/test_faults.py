@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import random
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
@@ -28,7 +30,7 @@ from tests import fake_hf as hf
 from tests import images
 from tests.conftest import stored_images
 from tests.fake_hf import FakeHuggingFace
-from tests.helpers import gql, upload_jpeg
+from tests.helpers import gql, gql_upload, upload_jpeg
 from tests.tcp_proxy import TcpProxy
 
 
@@ -95,6 +97,51 @@ def test_a_database_outage_fails_cleanly_with_503_and_recovers(
             assert {f["id"] for f in client.get("/files/").json()} == {again["id"], kept["id"]}
             assert client.get("/health").json()["status"] == "ok"
             assert len(stored_images(settings)) == len(on_disk) + 1
+    finally:
+        if proxy is not None:
+            proxy.stop()
+
+
+UPLOAD_FILES = (
+    "mutation($files: [Upload!]!) { uploadFiles(files: $files) { files { id } errors { code } } }"
+)
+INFER_FILES = "mutation($ids: [ID!]!) { inferFiles(ids: $ids) { files { id } errors { code message index } } }"
+
+
+def test_batch_mutations_in_a_database_outage_answer_unavailable_not_a_masked_bug(
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings, outage, proxy = _outage_settings(make_settings, database_url)
+    try:
+        with TestClient(create_app(settings)) as client:
+            ids = [str(upload_jpeg(client, f"{n}.jpg", color=(n, 0, 0))["id"]) for n in range(2)]
+            with caplog.at_level(logging.DEBUG), outage():
+                inferred = gql(client, INFER_FILES, {"ids": ids})
+                uploaded = gql_upload(
+                    client,
+                    UPLOAD_FILES,
+                    {"0": ("new.jpg", images.jpeg(color=(9, 9, 9)))},
+                    {"files": [None]},
+                    {"0": ["variables.files.0"]},
+                ).json()
+            # inferFiles: each id fails on its own, saying why, with a code
+            payload = inferred["data"]["inferFiles"]
+            assert payload["files"] == []
+            assert [e["code"] for e in payload["errors"]] == ["UNAVAILABLE", "UNAVAILABLE"]
+            assert [e["index"] for e in payload["errors"]] == [0, 1]
+            assert all("database" in e["message"] for e in payload["errors"])
+            # uploadFiles: nothing can be stored, so the request as a whole fails
+            [error] = uploaded["errors"]
+            assert error["extensions"]["code"] == "UNAVAILABLE"
+            assert "database" in error["message"]
+            assert "Unexpected error" not in str([inferred, uploaded])
+            bugs = [r for r in caplog.records if r.levelno >= logging.ERROR]
+            assert not bugs, [r.getMessage() for r in bugs]
+            # afterwards both work again
+            assert gql(client, INFER_FILES, {"ids": []})["data"]["inferFiles"]["errors"] == []
+            assert client.get("/files/").status_code == 200
     finally:
         if proxy is not None:
             proxy.stop()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
+import resolvers.files
 from config import Settings
 from tests import images
 from tests.conftest import stored_images
-from tests.helpers import record_predictions, upload_jpeg
+from tests.helpers import record_failure, record_predictions, upload_jpeg
 
 
 def test_original_readme_file_examples(client: TestClient) -> None:
@@ -27,6 +29,38 @@ def test_original_readme_file_examples(client: TestClient) -> None:
 def test_listing_is_oldest_first(client: TestClient) -> None:
     ids = [upload_jpeg(client, f"{i}.jpg", color=(i * 40, 0, 0))["id"] for i in range(4)]
     assert [f["id"] for f in client.get("/files/").json()] == ids
+
+
+def test_listing_is_exactly_each_file_as_get_shows_it_across_slices(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The streamed listing holds, for every file, the very object that GET
+    /files/{id} answers: same keys in the same order, same values and types."""
+    monkeypatch.setattr(resolvers.files, "LISTING_SLICE", 2)  # several slices for 5 files
+    ids = [upload_jpeg(client, f"{i}.jpg", color=(i * 40, 0, 0))["id"] for i in range(5)]
+    record_predictions(
+        client, ids[1], [("BMW M3 Coupe 2012", 0.97315), ("Audi S4 Sedan 2012", 0.01)]
+    )
+    record_predictions(client, ids[2], [("AM General Hummer SUV 2000", 1.0)], inference_ms=12.5)
+    record_failure(client, ids[3], "The recognizer failed: 502.")
+    response = client.get("/files/")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    listed = json.loads(response.content)
+    singles = [client.get(f"/files/{i}").json() for i in ids]
+    assert listed == singles
+    assert [list(item) for item in listed] == [list(single) for single in singles]
+    assert listed[1]["results"][0] == {
+        "label": "BMW M3 Coupe 2012", "confidence": round(0.97315, 4),
+        "make": "BMW", "model": "M3", "body_type": "Coupe", "year": 2012,
+    }  # fmt: skip
+    assert [f["processed"] for f in listed] == [False, True, True, False, False]
+    assert (listed[3]["status"], listed[3]["error"]) == ("failed", "The recognizer failed: 502.")
+    assert listed[1]["processed_at"] is not None
+    assert listed[0]["results"] is None
+    assert listed[2]["inference_ms"] == 12.5
+    assert client.delete("/files/").status_code == 200
+    assert client.get("/files/").content == b"[]"
 
 
 def test_results_carry_predictions_once_processed(client: TestClient) -> None:
