@@ -233,8 +233,16 @@ def test_reprocess_clears_vehicles_and_the_same_bytes_reuse_them(
             {"id": str(first)},
         )["data"]["reprocessFile"]["file"]
         assert reset == {"status": "PENDING", "color": None, "vehicles": []}
-        assert client.post(f"/inference/{first}").status_code == 200
-        assert gql(client, FILE, {"id": str(first)})["data"]["file"] == before
+        # Recognized again, over GraphQL this time: the same vehicles.
+        again = gql(
+            client,
+            "mutation($id: ID!) { inferFile(id: $id) { errors { code } file { status detector "
+            "color { name confidence } predictions { rank label confidence } vehicles { "
+            "box { x y width height } score kind predictions { rank label confidence make year } "
+            "color { name confidence } } } } }",
+            {"id": str(first)},
+        )["data"]["inferFile"]
+        assert again == {"errors": [], "file": before}
         # Another file with the same bytes takes the stored results, vehicles included.
         second = upload(client, image, "b.png")
         assert client.post(f"/inference/{second}").status_code == 200
