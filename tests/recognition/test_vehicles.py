@@ -24,6 +24,7 @@ from recognition.color import pixel_color
 from recognition.vehicles import VehicleRecognizer
 from resolvers.files import get_file
 from server import create_app
+from tests import images
 from tests.car_images import PAINTS, car, encoded
 from tests.fake_hf import FakeHuggingFace
 from tests.helpers import gql, portal_run, services
@@ -360,3 +361,23 @@ def test_a_detector_that_cannot_be_used_says_so_and_the_file_stays_pending(
         if problem == "no vehicle classes":
             assert "detects none of bus, car, motorbike, motorcycle, truck" in health["detail"]
         assert client.get(f"/files/{file_id}").json()["status"] == "pending"
+
+
+def test_boxes_of_a_photo_taken_sideways_are_in_its_upright_pixels(
+    make_vehicle_settings: Callable[..., Settings],
+) -> None:
+    # Stored 640 x 480 with EXIF orientation 6: displayed 480 wide, 640 high.
+    data = images.jpeg(640, 480, color=(30, 60, 170), orientation=6)
+    with TestClient(create_app(make_vehicle_settings(detector_threshold=0.5))) as client:
+        response = client.post("/upload/", files={"file": ("side.jpg", data, "image/jpeg")})
+        meta = response.json()["files"][0]
+        assert (meta["width"], meta["height"]) == (480, 640)
+        assert client.post(f"/inference/{meta['id']}").status_code == 200
+        vehicles = gql(client, FILE, {"id": str(meta["id"])})["data"]["file"]["vehicles"]
+    assert vehicles
+    for vehicle in vehicles:
+        box = vehicle["box"]
+        assert box["x"] + box["width"] <= 480
+        assert box["y"] + box["height"] <= 640
+    # The detector saw the photo upright: its tallest box reaches below 480.
+    assert max(v["box"]["y"] + v["box"]["height"] for v in vehicles) > 480
