@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     max_json_body_kb: int = Field(default=1024, ge=1)
     max_batch_ids: int = Field(default=100, ge=1)
     log_level: str = "info"
+    # Read deadlines (see http_protocol.py and middleware/timeouts.py): for a
+    # request's whole header block, and for each wait for more of its body.
+    header_timeout_seconds: float = Field(default=10, gt=0, le=3600)
+    body_timeout_seconds: float = Field(default=30, gt=0, le=3600)
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=5000, ge=100)
@@ -117,8 +121,13 @@ class Settings(BaseSettings):
     # Serve without keys on a non-loopback address anyway.
     allow_open: bool = False
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Host names the server answers to besides localhost and IP addresses
+    # (middleware/origins.py); "*" for any.
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
 
-    @field_validator("allowed_types", "api_keys", "read_api_keys", "cors_origins", mode="before")
+    @field_validator(
+        "allowed_types", "api_keys", "read_api_keys", "cors_origins", "allowed_hosts", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -147,6 +156,17 @@ class Settings(BaseSettings):
                     f" got {origin!r} (no wildcard: only the origins named are answered)"
                 )
         return tuple(origin.rstrip("/") for origin in value)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _bare_host_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for host in value:
+            if host != "*" and any(c in host for c in "/:*@ "):
+                raise ValueError(
+                    "ALLOWED_HOSTS takes host names such as cars.example.com (any port), or *;"
+                    f" got {host!r}"
+                )
+        return tuple(host.lower().rstrip(".") for host in value)
 
     @field_validator("public_base_url")
     @classmethod

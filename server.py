@@ -28,12 +28,15 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
+import http_protocol
 import rest
 from access import KeyRing, exposure_problem, key_from_connection_params
 from config import Settings
 from middleware.api_keys import ApiKeyGuard
 from middleware.body_limit import BodyLimitByType
 from middleware.csrf import PREFLIGHT_HEADERS, CSRFGuard
+from middleware.origins import OriginGuard
+from middleware.timeouts import BodyTimeout
 from rest.docs import STATIC_DIR, StaticAssets, graphiql_page
 from rest.errors import HANDLERS
 from schema import create_schema
@@ -153,7 +156,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             allow_credentials=False,  # keys travel in headers; there are no cookies
             max_age=600,
         ),
+        Middleware(
+            OriginGuard,
+            open_server=keys.open,
+            allowed_hosts=settings.allowed_hosts,
+            cors_origins=settings.cors_origins,
+        ),
         Middleware(ApiKeyGuard, keys=keys, allow_open=settings.allow_open),
+        Middleware(BodyTimeout, seconds=settings.body_timeout_seconds),
     ]
     return Starlette(
         routes=routes, middleware=middleware, exception_handlers=HANDLERS, lifespan=lifespan
@@ -214,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         reload=args.reload,
         log_level=settings.log_level.lower(),
+        http=http_protocol.IMPORT_PATH,  # uvicorn's, with a deadline for headers
     )
 
 

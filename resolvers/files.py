@@ -20,6 +20,11 @@ from services import Services
 from storage.thumbnails import make_thumbnail
 
 MAX_PAGE_SIZE = 100
+# Longest `search` accepted. File names are cut to at most MAX_FILENAME_LENGTH
+# characters (200 by default), so a longer search could match nothing; and a
+# pattern of 50,000 bytes or more is one SQLite refuses outright ("LIKE or GLOB
+# pattern too complex"), which must be the client's error, not an outage.
+MAX_SEARCH_LENGTH = 200
 # The whole listing is read in slices of this many files: memory stays bounded.
 LISTING_SLICE = 2000
 # Deletes work through ids in slices, so "delete everything" never builds one
@@ -56,6 +61,7 @@ async def list_files(
     if not 0 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput(f"`first` must be between 0 and {MAX_PAGE_SIZE}.")
     after_id = decode_cursor(after) if after else None
+    _check_filters(search, make)
     async with svc.session() as session:
         rows = await db_files.list_files(
             session,
@@ -78,8 +84,19 @@ async def count_files(
     search: str | None = None,
     make: str | None = None,
 ) -> int:
+    _check_filters(search, make)
     async with svc.session() as session:
         return await db_files.count_files(session, status=status, search=search, make=make)
+
+
+def _check_filters(search: str | None, make: str | None) -> None:
+    if search is not None and len(search) > MAX_SEARCH_LENGTH:
+        raise InvalidInput(
+            f"`search` is at most {MAX_SEARCH_LENGTH} characters long; got {len(search):,}."
+        )
+    # PostgreSQL text cannot hold NUL, and refuses a query that carries one.
+    if "\x00" in (search or "") or "\x00" in (make or ""):
+        raise InvalidInput("`search` and `make` cannot contain NUL characters.")
 
 
 FileSlice = tuple[list[tuple[Any, ...]], dict[int, list[tuple[Any, ...]]]]

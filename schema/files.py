@@ -228,7 +228,11 @@ class FileQueries:
         after: str | None = None,
         status: FileStatus | None = None,  # type: ignore[valid-type]
         search: Annotated[
-            str | None, strawberry.argument(description="Part of the file name, any case.")
+            str | None,
+            strawberry.argument(
+                description="Part of the file name, any case, taken literally; at most"
+                f" {files.MAX_SEARCH_LENGTH} characters (longer is INVALID_INPUT)."
+            ),
         ] = None,
         make: Annotated[
             str | None,
