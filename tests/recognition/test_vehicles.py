@@ -168,6 +168,17 @@ def test_each_vehicle_is_found_cropped_and_classified_on_its_own(
     assert listed["results"] == rest.json()["predictions"]
 
 
+def rounded(value: Any) -> Any:
+    """`value` with every float rounded to 4 places, for comparing recomputations."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
+
+
 def _color(image: Image.Image) -> dict[str, Any]:
     guess = pixel_color(image)
     return {"name": guess.name, "confidence": guess.confidence}
@@ -243,7 +254,8 @@ def test_reprocess_clears_vehicles_and_the_same_bytes_reuse_them(
             "color { name confidence } } } } }",
             {"id": str(first)},
         )["data"]["inferFile"]
-        assert again == {"errors": [], "file": before}
+        # (Equal up to float noise: the crops may be batched differently this time.)
+        assert rounded(again) == rounded({"errors": [], "file": before})
         # Another file with the same bytes takes the stored results, vehicles included.
         second = upload(client, image, "b.png")
         assert client.post(f"/inference/{second}").status_code == 200
