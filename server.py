@@ -37,6 +37,7 @@ from middleware.body_limit import BodyLimitByType
 from middleware.csrf import PREFLIGHT_HEADERS, CSRFGuard
 from middleware.origins import OriginGuard
 from middleware.timeouts import BodyTimeout
+from resolvers import jobs
 from rest.docs import STATIC_DIR, StaticAssets, graphiql_page
 from rest.errors import HANDLERS
 from schema import create_schema
@@ -124,11 +125,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        _configure_logging(settings.log_level)
-        async with open_services(settings) as services:
+        configure_logging(settings.log_level)
+        async with open_services(settings) as services, jobs.running(services):
             app.state.services = services  # for tools and tests; requests use their own state
             log.info(
-                "serving with %s, images in %s", services.engine.dialect.name, settings.upload_dir
+                "serving with %s, images in %s, jobs %s%s",
+                services.engine.dialect.name,
+                settings.upload_dir,
+                settings.job_queue,
+                "" if settings.run_worker else " (taken by workers only)",
             )
             _warn_if_open(settings)
             yield {"services": services}
@@ -170,7 +175,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
 
-def _configure_logging(level: str) -> None:
+def configure_logging(level: str) -> None:
     """Show the server's own messages at LOG_LEVEL. uvicorn configures only its
     loggers, so without this only warnings would reach the console; where the
     host application has configured logging, that is left alone."""

@@ -19,6 +19,7 @@ from db.vehicles import delete_vehicles
 
 class FileStatus(enum.StrEnum):
     PENDING = "pending"
+    QUEUED = "queued"  # a recognition job waits for it (migration 0004)
     PROCESSING = "processing"
     DONE = "done"
     FAILED = "failed"
@@ -157,6 +158,35 @@ async def count_files(
 ) -> int:
     query = _filtered(select(func.count()).select_from(FileRow), status, search, make)
     return (await session.exec(query)).one()
+
+
+async def lock_files(session: AsyncSession, *, ids: Sequence[int]) -> Sequence[FileRow]:
+    """The files, each locked until the transaction ends, so two writers (an API
+    replica and a worker, two workers) decide about a file one after the other.
+    In id order, so that two of them never wait for each other. SQLite ignores
+    FOR UPDATE: a write transaction there locks the whole database anyway."""
+    query = (
+        select(FileRow)
+        .where(col(FileRow.id).in_(ids))
+        .order_by(col(FileRow.id))
+        .with_for_update()
+        # Read what the lock holder committed, not what this session cached.
+        .execution_options(populate_existing=True)
+    )
+    return (await session.exec(query)).all()
+
+
+async def lock_file(session: AsyncSession, *, file_id: int) -> FileRow | None:
+    found = await lock_files(session, ids=[file_id])
+    return found[0] if found else None
+
+
+async def queued_ids(session: AsyncSession) -> list[int]:
+    """Files whose recognition job is still to run, oldest first."""
+    query = (
+        select(FileRow.id).where(col(FileRow.status) == FileStatus.QUEUED).order_by(col(FileRow.id))
+    )
+    return [i for i in (await session.exec(query)).all() if i is not None]
 
 
 async def files_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> Sequence[FileRow]:

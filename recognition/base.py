@@ -45,6 +45,9 @@ class ImageRef:
 
     path: Path
     mime_type: str
+    # As stored; 0 when unknown. What decoding it will cost is judged from them.
+    width: int = 0
+    height: int = 0
     box: Box | None = None
     decoded: DecodedImage | None = field(default=None, compare=False, repr=False)
 

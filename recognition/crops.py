@@ -13,6 +13,7 @@ from PIL import Image
 
 from recognition.base import Box, DecodedImage, ImageRef
 from storage.decode import open_upright_rgb
+from storage.decode_pool import decoded_bytes
 
 # EXIF orientations that turn the image a quarter: width and height swap.
 _QUARTER_TURNS = {5, 6, 7, 8}
@@ -41,7 +42,7 @@ def open_ref(ref: ImageRef, *, fit: int) -> Image.Image:
         region = crop_decoded(ref.decoded, ref.box)
         reduced = ref.decoded.pixels.width < ref.decoded.full_width
         if min(region.size) >= fit or not reduced:
-            return region
+            return region.copy()  # its own pixels: the decode may be shared
     if ref.box is None:
         return open_upright_rgb(ref.path, fit=fit)
     with Image.open(ref.path) as header:
@@ -54,17 +55,39 @@ def open_ref(ref: ImageRef, *, fit: int) -> Image.Image:
     return crop_decoded(decoded, ref.box)
 
 
+def decode_cost(ref: ImageRef, *, fit: int) -> int | None:
+    """What `open_ref(ref, fit=fit)` may hold in memory, for the decode pool
+    (None: unknown, the whole budget). A region of an image already decoded
+    costs its copy, unless it has to be decoded again."""
+    if ref.decoded is not None:
+        region = crop_size(ref.decoded, ref.box)
+        if min(region) >= fit or ref.decoded.pixels.width >= ref.decoded.full_width:
+            return decoded_bytes(*region)
+    return decoded_bytes(ref.width, ref.height, fit=fit) if ref.width else None
+
+
+def crop_size(decoded: DecodedImage, box: Box | None) -> tuple[int, int]:
+    left, top, right, bottom = _corners(decoded, box)
+    return right - left, bottom - top
+
+
 def crop_decoded(decoded: DecodedImage, box: Box | None) -> Image.Image:
     """The region `box` (in full-size pixels) of an image decoded at any scale."""
     if box is None:
         return decoded.pixels
-    sx = decoded.pixels.width / decoded.full_width
-    sy = decoded.pixels.height / decoded.full_height
+    return decoded.pixels.crop(_corners(decoded, box))
+
+
+def _corners(decoded: DecodedImage, box: Box | None) -> tuple[int, int, int, int]:
+    width, height = decoded.pixels.size
+    if box is None:
+        return 0, 0, width, height
+    sx, sy = width / decoded.full_width, height / decoded.full_height
     left = max(0, math.floor(box.x * sx))
     top = max(0, math.floor(box.y * sy))
-    right = min(decoded.pixels.width, max(left + 1, math.ceil((box.x + box.width) * sx)))
-    bottom = min(decoded.pixels.height, max(top + 1, math.ceil((box.y + box.height) * sy)))
-    return decoded.pixels.crop((left, top, right, bottom))
+    right = min(width, max(left + 1, math.ceil((box.x + box.width) * sx)))
+    bottom = min(height, max(top + 1, math.ceil((box.y + box.height) * sy)))
+    return left, top, right, bottom
 
 
 def jpeg_bytes(image: Image.Image, *, quality: int = 95) -> bytes:

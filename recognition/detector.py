@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import torch
 from transformers import AutoImageProcessor, AutoModelForObjectDetection
 from transformers.utils import logging as hf_logging
@@ -30,6 +29,7 @@ from recognition.base import Box, DecodedImage, ImageRef, RecognizerStatus, Vehi
 from recognition.batcher import MicroBatcher
 from recognition.crops import decode
 from recognition.local import RETRY_LOAD_AFTER_S, _input_side, _with_precision, resolve_engine
+from storage.decode_pool import MB, DecodePool, decoded_bytes
 
 log = logging.getLogger("cars.detector")
 
@@ -59,9 +59,12 @@ class _Prepared:
 
 
 class Detector:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, decoder: DecodePool | None = None) -> None:
+        """`decoder`: the server's decode pool; without one, its own."""
         assert settings.detector, "DETECTOR is not set"
         self.model_id = settings.detector
+        self._own_decoder = decoder is None
+        self._decoder = decoder or DecodePool(memory_bytes=settings.decode_memory_mb * MB)
         self._settings = settings
         self._model: Any = None
         self._processor: Any = None
@@ -90,6 +93,8 @@ class Detector:
     async def close(self) -> None:
         await self._batcher.close()
         self._model_thread.shutdown(wait=False, cancel_futures=True)
+        if self._own_decoder:
+            self._decoder.close()
 
     def status(self) -> RecognizerStatus:
         if self._model is not None:
@@ -103,8 +108,9 @@ class Detector:
         crops), and the vehicles in it, most confident first. Raises OSError or
         ValueError when the image cannot be decoded."""
         await self.ensure_loaded()
+        cost = decoded_bytes(ref.width, ref.height, fit=self._fit) if ref.width else None
         with self._batcher.coming():
-            decoded, prepared = await anyio.to_thread.run_sync(self._prepare, ref)
+            decoded, prepared = await self._decoder.run(lambda: self._prepare(ref), cost=cost)
         return decoded, await self._batcher.submit(prepared)
 
     def _prepare(self, ref: ImageRef) -> tuple[DecodedImage, _Prepared]:

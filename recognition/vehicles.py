@@ -20,8 +20,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import anyio
-
 from config import Settings
 from errors import AppError, InvalidImage
 from recognition.base import (
@@ -35,7 +33,9 @@ from recognition.base import (
     Vehicle,
 )
 from recognition.color import pixel_color
-from recognition.crops import crop_decoded, decode, open_ref
+from recognition.crops import crop_decoded, decode, decode_cost, open_ref
+from storage.decode import without_paths
+from storage.decode_pool import MB, DecodePool, decoded_bytes
 
 if TYPE_CHECKING:
     from recognition.detector import Detector
@@ -48,16 +48,21 @@ _CROP_FIT = 224
 
 
 class VehicleRecognizer:
-    def __init__(self, classifier: Recognizer, settings: Settings) -> None:
+    def __init__(
+        self, classifier: Recognizer, settings: Settings, *, decoder: DecodePool | None = None
+    ) -> None:
+        """`decoder`: the server's decode pool; without one, its own."""
         self.classifier = classifier
         self.backend = classifier.backend
         self.model_id = classifier.model_id
+        self._own_decoder = decoder is None
+        self._decoder = decoder or DecodePool(memory_bytes=settings.decode_memory_mb * MB)
         self.detector: Detector | None = None
         if settings.detector:
             # Imported here: torch is not needed when nothing runs locally.
             from recognition.detector import Detector
 
-            self.detector = Detector(settings)
+            self.detector = Detector(settings, decoder=self._decoder)
 
     async def start(self) -> None:
         await self.classifier.start()
@@ -68,6 +73,8 @@ class VehicleRecognizer:
         await self.classifier.close()
         if self.detector is not None:
             await self.detector.close()
+        if self._own_decoder:
+            self._decoder.close()
 
     def status(self) -> RecognizerStatus:
         mine = self.classifier.status()
@@ -83,22 +90,42 @@ class VehicleRecognizer:
     async def recognize(self, images: Sequence[ImageRef]) -> list[Recognition | AppError]:
         if self.detector is None:
             outcomes = await self.classifier.recognize(images)
-            return list(await asyncio.gather(*map(_with_color, images, outcomes)))
+            return list(await asyncio.gather(*map(self._with_color, images, outcomes)))
         detector = self.detector
         return list(await asyncio.gather(*(self._each_vehicle(detector, ref) for ref in images)))
+
+    async def _with_color(
+        self, ref: ImageRef, outcome: Recognition | AppError
+    ) -> Recognition | AppError:
+        """A colour from the pixels for a backend that names none (the remote one)."""
+        if isinstance(outcome, AppError) or outcome.color is not None:
+            return outcome
+        started = time.perf_counter()
+        try:
+            color = await self._decoder.run(
+                lambda: _color_of(ref), cost=decode_cost(ref, fit=_COLOR_FIT)
+            )
+        except (OSError, ValueError):
+            return outcome  # the classifier read it; a colour is a bonus
+        return dataclasses.replace(
+            outcome, color=color, elapsed_ms=outcome.elapsed_ms + _since(started)
+        )
 
     async def _each_vehicle(self, detector: Detector, ref: ImageRef) -> Recognition | AppError:
         started = time.perf_counter()
         try:
             decoded, found = await detector.detect(ref)
         except (OSError, ValueError) as exc:
-            return InvalidImage(f"The stored image could not be decoded: {exc}")
+            # OSError's message names the file: never show the server's paths
+            return InvalidImage(f"The stored image could not be decoded: {without_paths(str(exc))}")
         whole = dataclasses.replace(ref, decoded=decoded)
         if not found:  # no vehicle: the whole photo, as without a detector
             [outcome] = await self.classifier.recognize([whole])
             if isinstance(outcome, AppError):
                 return outcome
-            color = outcome.color or await anyio.to_thread.run_sync(_color_of, whole)
+            color = outcome.color or await self._decoder.run(
+                lambda: _color_of(whole), cost=decode_cost(whole, fit=_COLOR_FIT)
+            )
             return dataclasses.replace(
                 outcome,
                 color=color,
@@ -107,14 +134,18 @@ class VehicleRecognizer:
             )
         # The main vehicle first: the largest box (the most confident on a tie).
         found = sorted(found, key=lambda d: (d.box.area, d.score), reverse=True)
-        sharp = await anyio.to_thread.run_sync(_sharp_enough, whole, [d.box for d in found])
+        boxes = [d.box for d in found]
+        sharp = await self._decoder.run(
+            lambda: _sharp_enough(whole, boxes),
+            cost=decoded_bytes(ref.width, ref.height) if ref.width else None,
+        )
         crops = [dataclasses.replace(ref, decoded=sharp, box=d.box) for d in found]
         outcomes = await self.classifier.recognize(crops)
         for outcome in outcomes:
             if isinstance(outcome, AppError):
                 return outcome
         recognitions = [o for o in outcomes if isinstance(o, Recognition)]
-        colors = await anyio.to_thread.run_sync(_colors, crops, recognitions)
+        colors = await self._decoder.run(lambda: _colors(crops, recognitions), cost=0)
         vehicles = [
             Vehicle(box=d.box, score=d.score, kind=d.kind, guesses=r.guesses, color=c)
             for d, r, c in zip(found, recognitions, colors, strict=True)
@@ -126,19 +157,6 @@ class VehicleRecognizer:
             detector=detector.model_id,
             elapsed_ms=_since(started),
         )
-
-
-async def _with_color(ref: ImageRef, outcome: Recognition | AppError) -> Recognition | AppError:
-    if isinstance(outcome, AppError) or outcome.color is not None:
-        return outcome
-    started = time.perf_counter()
-    try:
-        color = await anyio.to_thread.run_sync(_color_of, ref)
-    except (OSError, ValueError):
-        return outcome  # the classifier read it; a colour is a bonus
-    return dataclasses.replace(
-        outcome, color=color, elapsed_ms=outcome.elapsed_ms + _since(started)
-    )
 
 
 def _sharp_enough(whole: ImageRef, boxes: list[Box]) -> DecodedImage:

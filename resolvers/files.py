@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio
 
@@ -17,6 +17,7 @@ from errors import AppError, InvalidInput, NotFound
 from events import FileEventKind
 from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
 from services import Services
+from storage.decode_pool import decoded_bytes
 from storage.thumbnails import make_thumbnail
 
 MAX_PAGE_SIZE = 100
@@ -206,19 +207,44 @@ def check_ids(file_ids: Sequence[object], *, limit: int) -> None:
         raise InvalidInput(f"At most {limit} ids per request; got {len(file_ids)}.")
 
 
-async def image_of(svc: Services, file_id: str | int) -> tuple[FileRow, Path]:
+async def open_image(svc: Services, file_id: str | int) -> tuple[FileRow, BinaryIO]:
+    """The file's row and its image, opened: what is open stays readable to the
+    end even if the file is deleted meanwhile, so a download racing a delete
+    gets the whole image or a 404, never a 500 or a short body."""
     row = await get_file(svc, file_id)
-    path = svc.blobs.path(row.stored_key)
-    if not await anyio.Path(path).exists():
-        raise NotFound(f"The image of file {row.id} is missing from storage.")
-    return row, path
+    return row, await _open(svc.blobs.path(row.stored_key), row)
 
 
-async def thumbnail_of(svc: Services, file_id: str | int) -> Path:
-    """The file's thumbnail, made on first request and kept beside the image."""
-    row, source = await image_of(svc, file_id)
+async def open_thumbnail(svc: Services, file_id: str | int) -> BinaryIO:
+    """The file's thumbnail, opened; made on first request and kept beside the
+    image. Requests for one not made yet wait for a single making of it."""
+    row = await get_file(svc, file_id)
     size = svc.settings.thumbnail_size
     thumb = svc.blobs.thumbnail_path(row.stored_key, size)
-    if not await anyio.Path(thumb).exists():
-        await anyio.to_thread.run_sync(lambda: make_thumbnail(source, thumb, size=size))
-    return thumb
+    try:
+        return await anyio.to_thread.run_sync(lambda: thumb.open("rb"))
+    except FileNotFoundError:
+        pass
+    await svc.thumbnails.run(thumb, lambda: _make_thumbnail(svc, row, thumb))
+    return await _open(thumb, row)
+
+
+async def _make_thumbnail(svc: Services, row: FileRow, thumb: Path) -> None:
+    size = svc.settings.thumbnail_size
+    with await _open(svc.blobs.path(row.stored_key), row) as source:
+        await svc.decoder.run(
+            lambda: make_thumbnail(source, thumb, size=size, scratch=svc.blobs.scratch(".jpg")),
+            cost=decoded_bytes(row.width, row.height, fit=size * 2),
+        )
+    # Deleted while its thumbnail was being made: the delete removed thumbnails
+    # before this one was in place, so this one goes too.
+    if not await anyio.Path(svc.blobs.path(row.stored_key)).exists():
+        await anyio.Path(thumb).unlink(missing_ok=True)
+
+
+async def _open(path: Path, row: FileRow) -> BinaryIO:
+    try:
+        return await anyio.to_thread.run_sync(lambda: path.open("rb"))
+    except FileNotFoundError:
+        # The row was there a moment ago: most likely the file was deleted since.
+        raise NotFound(f"No image for file {row.id}: it was deleted, or is missing.") from None

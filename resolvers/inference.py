@@ -46,7 +46,9 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
         if known is not None:
             return await _store(svc, row, known)
         await _set(svc, row, FileStatus.PROCESSING)
-        ref = ImageRef(svc.blobs.path(row.stored_key), row.mime_type)
+        ref = ImageRef(
+            svc.blobs.path(row.stored_key), row.mime_type, width=row.width, height=row.height
+        )
         try:
             [outcome] = await svc.recognizer.recognize([ref])
         except RecognizerUnavailable:
@@ -124,14 +126,27 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
             )
         )
     async with svc.session(write=True) as session:
-        await db_files.store_predictions(session, row=row, predictions=predictions)
-        await replace_vehicles(session, file_id=row.id or 0, vehicles=vehicles.to_rows(recognition))
-        vehicles.mark_color(row, recognition)
-        _mark_done(row, recognition.model_id, recognition.backend, recognition.elapsed_ms)
-        session.add(row)
-        await session.commit()
-    svc.events.publish(FileEventKind.DONE, row)
-    return row
+        # Under the file's row lock: a job run twice (its worker died after this
+        # commit, before the queue heard) or by two workers at once stores this
+        # model's results once, and a file deleted meanwhile gets none.
+        current = await db_files.lock_file(session, file_id=row.id or 0)
+        if current is None:
+            return row  # deleted while it was recognized: nothing to store
+        if (
+            current.status is not FileStatus.DONE
+            or current.model_id != recognition.model_id
+            or current.detector != recognition.detector
+        ):
+            await db_files.store_predictions(session, row=current, predictions=predictions)
+            await replace_vehicles(
+                session, file_id=row.id or 0, vehicles=vehicles.to_rows(recognition)
+            )
+            vehicles.mark_color(current, recognition)
+            _mark_done(current, recognition.model_id, recognition.backend, recognition.elapsed_ms)
+            session.add(current)
+            await session.commit()
+    svc.events.publish(FileEventKind.DONE, current)
+    return current
 
 
 def _mark_done(row: FileRow, model_id: str, backend: str, elapsed_ms: float) -> None:

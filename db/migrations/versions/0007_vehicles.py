@@ -1,7 +1,7 @@
 """vehicles: several per photo, each with its own predictions; colours
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-28 04:40:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
