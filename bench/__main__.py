@@ -1,7 +1,7 @@
 """`python -m bench [section ...]`: the benchmark suite. Numbers are printed,
-never asserted. Sections: recognition, server, uploads, scale, storage (all by default), and
-cluster (only when named: it starts real processes and needs PostgreSQL; cluster-uploads
-is its part on uploads through 1 and 2 replicas, alone).
+never asserted. Sections: recognition, server, uploads, scale, storage, detection (all by
+default), and cluster (only when named: it starts real processes and needs PostgreSQL;
+cluster-uploads is its part on uploads through 1 and 2 replicas, alone).
 BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
 LOAD_SECONDS), `python -m bench graphql` hostile GraphQL documents against a
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench import (
     decode,
+    detection,
     graphql_cost,
     load,
     queue,
@@ -30,7 +31,7 @@ from bench import server as overhead
 from bench.harness import Figure, header
 from recognition.local import resolve_engine
 
-SECTIONS = ("recognition", "server", "uploads", "scale", "storage")
+SECTIONS = ("recognition", "server", "uploads", "scale", "storage", "detection")
 # Run only when named: processes, PostgreSQL, several minutes.
 CLUSTER = ("cluster", "cluster-uploads")
 # Run only when named: each has its own report (load and graphql an exit status).
@@ -68,7 +69,7 @@ def figures_table(wanted: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = folder / "vit-b16"
-        if {"recognition", "server"} & set(wanted):
+        if {"recognition", "server", "detection"} & set(wanted):
             recognition.make_model(model)
         for section in wanted:
             print(f"-- {section} ...", file=sys.stderr, flush=True)
@@ -85,6 +86,10 @@ def figures_table(wanted: list[str]) -> None:
                 figures += uploads.figures(runs)
             elif section == "storage":
                 found, lines = storage.figures(runs)
+                figures += found
+                notes += lines
+            elif section == "detection":
+                found, lines = detection.figures(model, folder, runs)
                 figures += found
                 notes += lines
             elif section in CLUSTER:

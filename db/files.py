@@ -14,6 +14,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from db.predictions import PredictionRow, delete_predictions, replace_predictions
 from db.types import UTCDateTime, utcnow
+from db.vehicles import delete_vehicles
 
 
 class FileStatus(enum.StrEnum):
@@ -69,6 +70,11 @@ class FileRow(SQLModel, table=True):
     top_make: str | None = Field(default=None, max_length=64)
     top_model: str | None = Field(default=None, max_length=128)
     top_confidence: float | None = None
+    # The colour of what the predictions describe (the main vehicle, or the
+    # whole photo), and the detector that looked for vehicles, if one did.
+    color: str | None = Field(default=None, max_length=16)
+    color_confidence: float | None = None
+    detector: str | None = Field(default=None, max_length=255)
 
 
 async def insert_file(
@@ -213,6 +219,7 @@ async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
     """Forget the file's results: its predictions go, and it waits to be recognized."""
     assert row.id is not None
     await delete_predictions(session, file_id=row.id)
+    await delete_vehicles(session, file_id=row.id)
     _copy_best(row, None)
     row.status = FileStatus.PENDING
     row.error = None
@@ -220,6 +227,9 @@ async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
     row.model_id = None
     row.backend = None
     row.inference_ms = None
+    row.color = None
+    row.color_confidence = None
+    row.detector = None
     session.add(row)
     await session.flush()
     return row

@@ -8,7 +8,15 @@ from storage.decode_pool import DecodePool
 
 
 def create_recognizer(settings: Settings, decoder: DecodePool) -> Recognizer:
-    """`decoder`: the server's one decode pool, for backends that decode pixels."""
+    """The backend, wrapped so that each photo (or each vehicle in it, with
+    DETECTOR) gets its guesses and a colour. `decoder`: the server's one decode
+    pool, for everything that decodes pixels."""
+    from recognition.vehicles import VehicleRecognizer
+
+    return VehicleRecognizer(create_classifier(settings, decoder), settings, decoder=decoder)
+
+
+def create_classifier(settings: Settings, decoder: DecodePool) -> Recognizer:
     # Imported here: each backend pulls in heavy libraries (torch, aiohttp) that
     # the other does not need.
     if settings.recognizer == "huggingface":

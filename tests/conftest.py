@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from bench.models import save_tiny_vit
+from bench.models import save_tiny_vit, save_yolos
 from bench.s3 import MotoS3, SeaweedS3
 from config import Settings
 from server import create_app
@@ -117,6 +117,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     through the same code path as a Hub id."""
     folder = tmp_path_factory.mktemp("tiny-vit")
     save_tiny_vit(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real YOLOS object detector, two layers and random weights spread so
+    that it finds boxes of several COCO kinds (bench/models.py), saved as a Hub
+    model is."""
+    folder = tmp_path_factory.mktemp("tiny-yolos")
+    save_yolos(folder)
     return folder
 
 
