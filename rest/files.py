@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from resolvers import files
 from rest.shapes import image_metadata, listed_metadata
-from services import Services
+from rest.state import services_of
 from storage.objects import OpenObject
 
 # The stored bytes came from a stranger: the browser must take them as the type
@@ -56,13 +56,9 @@ class OpenFileResponse(FileResponse):
         await super()._handle_simple(send, send_header_only, False)
 
 
-def _svc(request: Request) -> Services:
-    return request.state.services  # type: ignore[no-any-return]
-
-
 async def list_files(request: Request) -> Response:
     """The whole collection as one JSON array, streamed a slice at a time."""
-    slices = files.file_slices(_svc(request))
+    slices = files.file_slices(services_of(request))
     # The first slice is read before the answer starts: a database outage is
     # still a 503 rather than a cut-off 200.
     first = await anext(slices, None)
@@ -89,35 +85,35 @@ def _items(found: files.FileSlice) -> bytes:
 
 
 async def get_file(request: Request) -> JSONResponse:
-    svc = _svc(request)
+    svc = services_of(request)
     row = await files.get_file(svc, request.path_params["image_id"])
     found = await files.predictions(svc, [row.id or 0])
     return JSONResponse(image_metadata(row, found.get(row.id or 0, [])))
 
 
 async def delete_file(request: Request) -> JSONResponse:
-    row = await files.delete_file(_svc(request), request.path_params["image_id"])
+    row = await files.delete_file(services_of(request), request.path_params["image_id"])
     return JSONResponse({"message": f"Deleted file {row.id} ({row.filename})."})
 
 
 async def delete_all(request: Request) -> JSONResponse:
-    count = await files.delete_all_files(_svc(request))
+    count = await files.delete_all_files(services_of(request))
     return JSONResponse({"message": f"Deleted {count} files.", "deleted": count})
 
 
 async def reprocess(request: Request) -> JSONResponse:
-    row = await files.reprocess_file(_svc(request), request.path_params["image_id"])
+    row = await files.reprocess_file(services_of(request), request.path_params["image_id"])
     return JSONResponse(image_metadata(row, []))
 
 
 async def image(request: Request) -> Response:
-    row, opened = await files.open_image(_svc(request), request.path_params["image_id"])
+    row, opened = await files.open_image(services_of(request), request.path_params["image_id"])
     disposition = f"inline; filename*=utf-8''{quote(row.filename)}"
     return _serve(opened, row.mime_type, {"Content-Disposition": disposition})
 
 
 async def thumbnail(request: Request) -> Response:
-    opened = await files.open_thumbnail(_svc(request), request.path_params["image_id"])
+    opened = await files.open_thumbnail(services_of(request), request.path_params["image_id"])
     return _serve(opened, "image/jpeg", {})
 
 
