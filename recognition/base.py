@@ -39,6 +39,10 @@ class DecodedImage:
     full_height: int
 
 
+# The side of a classifier's input where it does not say (`input_side`): ViT-B/16's.
+DEFAULT_INPUT_SIDE = 224
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """A stored image to recognize: the whole of it, or the region `box`."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 
 from PIL import Image
 
@@ -17,6 +18,21 @@ from storage.decode_pool import decoded_bytes
 
 # EXIF orientations that turn the image a quarter: width and height swap.
 _QUARTER_TURNS = {5, 6, 7, 8}
+
+
+def preview_ref(preview: Path, *, width: int, height: int, side: int, fit: int) -> ImageRef | None:
+    """What to recognize instead of the original of an upright `width` x `height`
+    image: its stored preview (longest side `side`, made at upload by
+    storage/decode.preview), when that still covers the model's `fit` x `fit`
+    input; None when only the original does (a panorama, a larger model)."""
+    scale = min(1.0, side / max(width, height, 1))
+    small = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # The preview's sides are rounded twice as it is made (after a whole-factor
+    # shrink, then Lanczos): a pixel short of this at most, which the model's
+    # resize does not notice.
+    if min(small) < fit:
+        return None
+    return ImageRef(preview, "image/jpeg", width=small[0], height=small[1])
 
 
 def upright_size(image: Image.Image) -> tuple[int, int]:

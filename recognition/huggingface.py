@@ -47,6 +47,7 @@ class _Retry(Exception):
 
 class HuggingFaceRecognizer:
     backend = "huggingface"
+    input_side = _FIT  # what the preview must cover to be sent instead of the original
 
     def __init__(self, settings: Settings) -> None:
         self.model_id = settings.hf_model

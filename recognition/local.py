@@ -139,6 +139,11 @@ class LocalRecognizer:
         ]
 
     @property
+    def input_side(self) -> int:
+        """The side the model's input is resized to (224 until it is loaded)."""
+        return self._fit
+
+    @property
     def engine(self) -> str:
         return f"{self.runtime} {self.precision}"
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from config import Settings
 from errors import AppError, InvalidImage
 from recognition.base import (
+    DEFAULT_INPUT_SIDE,
     Box,
     ColorGuess,
     DecodedImage,
@@ -63,6 +64,12 @@ class VehicleRecognizer:
             from recognition.detector import Detector
 
             self.detector = Detector(settings, decoder=self._decoder)
+
+    @property
+    def input_side(self) -> int:
+        """The classifier's input side, for choosing what to decode."""
+        side = getattr(self.classifier, "input_side", DEFAULT_INPUT_SIDE)
+        return side if isinstance(side, int) else DEFAULT_INPUT_SIDE
 
     async def start(self) -> None:
         await self.classifier.start()

@@ -21,7 +21,8 @@ Upload, of a file already checked in a local temporary file:
   U1  lock the row (made live if absent). If it is `deleting`, wait until that
       delete is over and start again. Else claim it: pending += 1, touched_at =
       now, and remember the epoch. Commit.
-  U2  put the object (idempotent: the same key always holds the same bytes).
+  U2  put the object, then its preview (idempotent: the same key always holds
+      the same bytes).
   U3  lock the row. If it is still `live` with the same epoch, no delete has run
       since U1 (a delete marks the row `deleting` before it removes anything,
       and a row only gets a new epoch after its delete has finished): insert the
@@ -34,7 +35,7 @@ Delete, of some file rows:
   D1  lock the rows of their bytes (sorted, so two deletes cannot deadlock),
       delete the file rows, and for each sha256 left with no file and no live
       claim, mark the row `deleting` (touched_at = now). Commit.
-  D2  remove the object and its thumbnails.
+  D2  remove the object, its thumbnails and its preview.
   D3  drop the row, if it is still the `deleting` row of D1's epoch.
   Since an upload commits its file row only while the row is `live` in the
   epoch it put the object in (U3), and D1 marks before D2 removes, a file row
@@ -57,7 +58,8 @@ within the grace period never lands later (the S3 client gives deletes at most
 half of it), so a `deleting` row older than that can be finished by anyone and
 its bytes uploaded again. Thumbnails are made by readers (single-flight per
 process; two servers making the same one write the same bytes) and never need
-a row: a thumbnail outliving its image is an S2 orphan.
+a row: a thumbnail outliving its image is an S2 orphan. A preview written for
+an image uploaded before previews existed is made the same way.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -77,7 +80,15 @@ from db.files import FileRow
 from db.types import utcnow
 from errors import AppError, Unavailable
 from storage.blobs import TempBlob
-from storage.objects import IMAGES, THUMBS, image_key, sha_of, thumbnail_key
+from storage.objects import (
+    IMAGES,
+    PREVIEWS,
+    THUMBS,
+    image_key,
+    preview_key,
+    sha_of,
+    thumbnail_key,
+)
 
 if TYPE_CHECKING:
     from services import Services
@@ -93,10 +104,16 @@ _SWEEP_BATCH = 500
 
 
 async def store_file(
-    svc: Services, temp: TempBlob, insert: Callable[[AsyncSession], Awaitable[FileRow]]
+    svc: Services,
+    temp: TempBlob,
+    insert: Callable[[AsyncSession], Awaitable[FileRow]],
+    *,
+    beside: Sequence[tuple[str, Path]] = (),
 ) -> FileRow:
     """Put the bytes of `temp` in the object store and commit the file row that
-    `insert` adds, as U1-U3 above. The temporary file is the caller's."""
+    `insert` adds, as U1-U3 above. `beside`: objects derived from the image (its
+    preview, by key and local file), put in U2 under the same claim, so a delete
+    that removes the image removes them too. The temporary files are the caller's."""
     sha = temp.sha256
     wait = _WAIT
     for _ in range(_ATTEMPTS):
@@ -107,6 +124,8 @@ async def store_file(
             continue
         try:
             await svc.objects.put(image_key(sha), temp.path)
+            for key, path in beside:
+                await svc.objects.put(key, path)
             row = await _commit(svc, sha, epoch, insert)
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -219,6 +238,7 @@ async def _remove(svc: Services, sha: str, epoch: str) -> None:
         await svc.objects.delete(image_key(sha))
         # Thumbnails of another size (THUMBNAIL_SIZE changed) are left to S2.
         await svc.objects.delete(thumbnail_key(sha, svc.settings.thumbnail_size))
+        await svc.objects.delete(preview_key(sha))
         async with svc.session(write=True) as session:
             await db_blobs.remove_deleted(session, sha256=sha, epoch=epoch)
             await session.commit()
@@ -251,7 +271,7 @@ async def sweep(svc: Services, *, grace_seconds: float | None = None) -> int:
         if epoch is not None:
             await _remove(svc, sha, epoch)
             removed += 1
-    for prefix in (IMAGES, THUMBS):
+    for prefix in (IMAGES, THUMBS, PREVIEWS):
         async for batch in svc.objects.scan(prefix):
             old = {
                 owner

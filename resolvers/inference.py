@@ -7,7 +7,8 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from db import files as db_files
@@ -17,12 +18,13 @@ from db.types import utcnow
 from db.vehicles import replace_vehicles
 from errors import AppError, RecognizerUnavailable, UpstreamError
 from events import FileEventKind
-from recognition.base import Guess, ImageRef, Recognition
+from recognition.base import DEFAULT_INPUT_SIDE, Guess, ImageRef, Recognition
+from recognition.crops import preview_ref
 from recognition.labels import parse_label
 from resolvers import vehicles
 from resolvers.files import check_ids, get_file
 from services import Services
-from storage.objects import image_key
+from storage.objects import PREVIEW_SIZE, image_key, preview_key
 
 log = logging.getLogger("cars.inference")
 
@@ -48,13 +50,12 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
             return await _store(svc, row, known)
         await _set(svc, row, FileStatus.PROCESSING)
         try:
-            async with svc.objects.local_file(image_key(row.sha256)) as path:
-                if path is None:
+            async with _source(svc, row) as ref:
+                if ref is None:
                     outcome: Recognition | AppError = UpstreamError(
                         "The image is missing from storage."
                     )
                 else:
-                    ref = ImageRef(path, row.mime_type, width=row.width, height=row.height)
                     [outcome] = await svc.recognizer.recognize([ref])
         except RecognizerUnavailable:
             await _set(svc, row, FileStatus.PENDING)  # nothing is lost: it can be tried again
@@ -75,6 +76,31 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
             # the file must not stay `processing`; it can be recognized again.
             await asyncio.shield(_release(svc, row.id or 0))
             raise
+
+
+@asynccontextmanager
+async def _source(svc: Services, row: FileRow) -> AsyncIterator[ImageRef | None]:
+    """What recognition reads: the preview made at upload when it covers the
+    model's input (a small JPEG: with S3, the original is not even downloaded),
+    else the original, as before previews (a detector looks for small vehicles
+    in more pixels; images uploaded before previews have none)."""
+    fit = getattr(svc.recognizer, "input_side", DEFAULT_INPUT_SIDE)
+    if vehicles.current_detector(svc) is None:
+        async with svc.objects.local_file(preview_key(row.sha256)) as preview:
+            ref = None
+            if preview is not None:
+                ref = preview_ref(
+                    preview, width=row.width, height=row.height, side=PREVIEW_SIZE, fit=fit
+                )
+            if ref is not None:
+                yield ref
+                return
+    async with svc.objects.local_file(image_key(row.sha256)) as path:
+        yield (
+            None
+            if path is None
+            else ImageRef(path, row.mime_type, width=row.width, height=row.height)
+        )
 
 
 async def infer_files(svc: Services, file_ids: Sequence[str | int]) -> list[FileRow | AppError]:

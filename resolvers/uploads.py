@@ -1,7 +1,8 @@
 """Taking uploads in: the same checks for GraphQL and REST.
 
 Each file is copied out of the request into tmp/ (hashed, size-checked), checked
-as an image, put in the object store, and only then given its database row (by
+as an image (the check's decode also makes the preview recognition reads), put
+in the object store with its preview, and only then given its database row (by
 the protocol in resolvers/blobs.py). Any refusal along the way removes what was
 written, so a refused upload leaves nothing.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import anyio
@@ -24,7 +26,8 @@ from services import Services
 from storage.blobs import TempBlob
 from storage.decode_pool import decoded_bytes
 from storage.filenames import clean_filename, extension
-from storage.images import ImageInfo, check_image, read_header
+from storage.images import ImageInfo, PreviewOut, check_image, read_header
+from storage.objects import PREVIEW_SIZE, preview_key
 
 log = logging.getLogger("cars.uploads")
 
@@ -73,6 +76,7 @@ async def _store(svc: Services, upload: IncomingFile) -> FileRow:
     blob = await anyio.to_thread.run_sync(
         lambda: svc.blobs.receive(upload.file, limit=settings.max_file_size)
     )
+    preview = PreviewOut(svc.blobs.scratch(".jpg"), PREVIEW_SIZE)
     try:
         # The content decides the type; the name must agree that it is an image
         # we take, so a file keeps an extension that opens it as what it is.
@@ -87,7 +91,9 @@ async def _store(svc: Services, upload: IncomingFile) -> FileRow:
         # decode pool bounds the pixels held at once by every decode together,
         # so memory follows that bound, not the number of clients uploading.
         info = await svc.decoder.run(
-            lambda: check_image(blob.path, header, max_pixels=settings.max_image_pixels),
+            lambda: check_image(
+                blob.path, header, max_pixels=settings.max_image_pixels, preview=preview
+            ),
             cost=decoded_bytes(header.width, header.height),
         )
         if extension(name) not in settings.allowed_extensions:
@@ -97,11 +103,14 @@ async def _store(svc: Services, upload: IncomingFile) -> FileRow:
             )
     except BaseException:
         blob.path.unlink(missing_ok=True)
+        preview.path.unlink(missing_ok=True)
         raise
-    return await _keep(svc, name, blob, info)
+    return await _keep(svc, name, blob, info, preview.path)
 
 
-async def _keep(svc: Services, name: str, blob: TempBlob, info: ImageInfo) -> FileRow:
+async def _keep(
+    svc: Services, name: str, blob: TempBlob, info: ImageInfo, preview: Path
+) -> FileRow:
     async def insert(session: AsyncSession) -> FileRow:
         return await db_files.insert_file(
             session,
@@ -115,9 +124,17 @@ async def _keep(svc: Services, name: str, blob: TempBlob, info: ImageInfo) -> Fi
         )
 
     try:
-        row = await blobs.store_file(svc, blob, insert)
+        # The preview made by the check's decode goes in beside the image: what
+        # recognition reads, wherever it runs, without decoding the original.
+        row = await blobs.store_file(
+            svc,
+            blob,
+            insert,
+            beside=[(preview_key(blob.sha256), preview)] if info.previewed else [],
+        )
     finally:
         await anyio.Path(blob.path).unlink(missing_ok=True)
+        await anyio.Path(preview).unlink(missing_ok=True)
     log.info("stored file %s (%s, %d bytes)", row.id, info.mime_type, blob.size)
     svc.events.publish(FileEventKind.UPLOADED, row)
     return row

@@ -59,6 +59,33 @@ def open_upright_rgb(source: Path | BinaryIO, *, fit: int) -> Image.Image:
     return small
 
 
+def preview(img: Image.Image, orientation: int, *, side: int) -> Image.Image:
+    """A decoded (loaded) image as recognition reads it: upright RGB,
+    transparency flattened onto white, the longest side at most `side`. Shrunk
+    by a whole factor first (box averaging, strip by strip, as above) to between
+    2 and 4 times `side`, then resampled with Lanczos: the same result as a
+    Lanczos resize of the whole image to within a grey level, at a fraction of
+    its cost on 12 megapixels."""
+    alpha = img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info)
+    work_mode = "RGBA" if alpha else "RGB"
+    factor = max(img.width, img.height) // (2 * side)
+    if factor >= 2:
+        small = _reduce(img, factor, work_mode)
+    else:
+        small = img if img.mode == work_mode else img.convert(work_mode)
+    scale = side / max(small.width, small.height)
+    if scale < 1:
+        size = (max(1, round(small.width * scale)), max(1, round(small.height * scale)))
+        small = small.resize(size, Image.Resampling.LANCZOS)
+    if orientation in _UPRIGHT:
+        small = small.transpose(_UPRIGHT[orientation])
+    if alpha:
+        flat = Image.new("RGB", small.size, (255, 255, 255))
+        flat.paste(small, mask=small.getchannel("A"))
+        return flat
+    return small if small is not img else img.copy()
+
+
 def _reduce(img: Image.Image, factor: int, mode: str) -> Image.Image:
     """`img` shrunk `factor` times in `mode`: what img.convert(mode).reduce(factor)
     gives, with strips cut at multiples of `factor` so that no box straddles two."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from errors import InvalidImage, UnsupportedType
+from storage import decode
 from storage.decode import without_paths
 
 # Magic numbers of formats people upload, allowed or not, so that a GIF is told
@@ -53,6 +54,7 @@ class ImageInfo:
     mime_type: str
     width: int  # as displayed, after EXIF orientation
     height: int
+    previewed: bool = False  # whether check_image wrote a preview
 
 
 def sniff_type(head: bytes) -> str | None:
@@ -97,11 +99,25 @@ def read_header(path: Path, *, allowed_types: tuple[str, ...], max_pixels: int) 
     return ImageHeader(mime_type=mime, width=width, height=height)
 
 
-def check_image(path: Path, header: ImageHeader, *, max_pixels: int) -> ImageInfo:
-    """Decode every pixel and look after the image's end; raises InvalidImage."""
-    width, height = _decode(path, header.mime_type, max_pixels)
+@dataclass(frozen=True)
+class PreviewOut:
+    """Where check_image writes the preview made from its decode, and its size."""
+
+    path: Path
+    side: int
+
+
+def check_image(
+    path: Path, header: ImageHeader, *, max_pixels: int, preview: PreviewOut | None = None
+) -> ImageInfo:
+    """Decode every pixel and look after the image's end; raises InvalidImage.
+    With `preview`, the decoded pixels of an image larger than it are also shrunk
+    to what recognition reads (storage/decode.preview) and written there as a
+    JPEG: no second decode. ImageInfo.previewed says whether it was written."""
+    width, height = _decode(path, header.mime_type, max_pixels, preview)
     _refuse_hidden_tail(path, header.mime_type)
-    return ImageInfo(mime_type=header.mime_type, width=width, height=height)
+    previewed = preview is not None and max(width, height) > preview.side
+    return ImageInfo(header.mime_type, width, height, previewed)
 
 
 def _too_big(max_pixels: int) -> InvalidImage:
@@ -114,7 +130,7 @@ def _damaged(exc: Exception) -> InvalidImage:
     return InvalidImage(f"The image is damaged or truncated and cannot be read ({reason}).")
 
 
-def _decode(path: Path, mime: str, max_pixels: int) -> tuple[int, int]:
+def _decode(path: Path, mime: str, max_pixels: int, preview: PreviewOut | None) -> tuple[int, int]:
     fmt = _PILLOW_FORMATS[mime]
     try:
         with Image.open(path, formats=[fmt]) as img:
@@ -125,6 +141,11 @@ def _decode(path: Path, mime: str, max_pixels: int) -> tuple[int, int]:
         with Image.open(path, formats=[fmt]) as img:
             img.load()  # every pixel: a truncated or corrupt file fails here
             orientation = img.getexif().get(0x0112, 1)
+            # An image no larger than a preview is its own: recognition reads it
+            # as it is, with nothing lost to a JPEG.
+            small = None
+            if preview is not None and max(width, height) > preview.side:
+                small = decode.preview(img, orientation, side=preview.side)
     # Pillow warns, then fails, past its own pixel limit (checked as it opens the
     # file); either way the image is over ours, which is lower.
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -133,6 +154,10 @@ def _decode(path: Path, mime: str, max_pixels: int) -> tuple[int, int]:
         raise
     except Exception as exc:  # Pillow raises many kinds for damaged files
         raise _damaged(exc) from None
+    if preview is not None and small is not None:
+        # Quality 95 with full-resolution colour: the model sees what a decode
+        # of the original gives, to within a few grey levels (tests/recognition).
+        small.save(preview.path, "JPEG", quality=95, subsampling=0)
     if orientation in (5, 6, 7, 8):  # rotated a quarter turn: shown sideways
         width, height = height, width
     return width, height

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import anyio
 
-from storage.objects import CHUNK, IMAGES, THUMBS, ObjectInfo, sha_of
+from storage.objects import CHUNK, IMAGES, PREVIEWS, THUMBS, ObjectInfo, sha_of
 
 _LIST_BATCH = 1000
 
@@ -55,7 +55,7 @@ class LocalObjects:
         return self.root / key
 
     async def start(self) -> None:
-        for folder in (IMAGES, THUMBS):
+        for folder in (IMAGES, THUMBS, PREVIEWS):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
 
     async def put(self, key: str, source: Path) -> None:
@@ -101,7 +101,7 @@ class LocalObjects:
         if prefix.startswith(THUMBS):
             patterns = [f"{THUMBS}{glob.escape(prefix[len(THUMBS) :])}*"]
         else:
-            patterns = [f"{IMAGES}??/*", f"{THUMBS}*"]
+            patterns = [f"{IMAGES}??/*", f"{THUMBS}*", f"{PREVIEWS}*"]
         found: list[ObjectInfo] = []
         for pattern in patterns:
             for path in self.root.glob(pattern):

@@ -8,6 +8,8 @@ Keys are the same in both, and every key names its image's sha256:
 
     images/ab/ab12...ef        the bytes of one image (identical uploads share it)
     thumbs/ab12...ef-256.jpg   a thumbnail of it, made on first request
+    previews/ab12...ef-512.jpg what recognition reads (upright, at most 512 px a
+                               side), made from the upload's validating decode
 
 A store knows nothing of the database: which keys may be written or removed,
 and when, is decided by the protocol in resolvers/blobs.py.
@@ -27,9 +29,15 @@ from config import Settings
 
 IMAGES = "images/"
 THUMBS = "thumbs/"
+PREVIEWS = "previews/"
 _KEY = re.compile(
-    r"^(?:images/[0-9a-f]{2}/(?P<image>[0-9a-f]{64})|thumbs/(?P<thumb>[0-9a-f]{64})-\d+\.jpg)$"
+    r"^(?:images/[0-9a-f]{2}/(?P<image>[0-9a-f]{64})"
+    r"|thumbs/(?P<thumb>[0-9a-f]{64})-\d+\.jpg"
+    r"|previews/(?P<preview>[0-9a-f]{64})-\d+\.jpg)$"
 )
+# The longest side of a preview: covers a 224 px classifier input for aspect
+# ratios up to 2.28:1, at a twentieth of a 12-megapixel photo's pixels.
+PREVIEW_SIZE = 512
 # Bytes per chunk when streaming an object out.
 CHUNK = 256 * 1024
 
@@ -42,6 +50,10 @@ def thumbnail_key(sha256: str, size: int) -> str:
     return f"{THUMBS}{sha256}-{size}.jpg"
 
 
+def preview_key(sha256: str, size: int = PREVIEW_SIZE) -> str:
+    return f"{PREVIEWS}{sha256}-{size}.jpg"
+
+
 def thumbnails_prefix(sha256: str) -> str:
     return f"{THUMBS}{sha256}-"
 
@@ -51,7 +63,7 @@ def sha_of(key: str) -> str | None:
     found = _KEY.match(key)
     if found is None:
         return None
-    return found["image"] or found["thumb"]
+    return found["image"] or found["thumb"] or found["preview"]
 
 
 @dataclass(frozen=True)

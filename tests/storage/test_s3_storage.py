@@ -4,6 +4,7 @@ run), and nothing is kept in UPLOAD_DIR but the database."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 from collections.abc import Callable
@@ -36,6 +37,10 @@ def _image_key(data: bytes, prefix: str = "cars") -> str:
     return f"{prefix}/images/{sha[:2]}/{sha}"
 
 
+def _preview_key(data: bytes, prefix: str = "cars") -> str:
+    return f"{prefix}/previews/{hashlib.sha256(data).hexdigest()}-512.jpg"
+
+
 def _nothing_on_disk(settings: Settings) -> bool:
     root = settings.upload_dir
     return not [p for p in [*root.glob("images/**/*"), *root.glob("tmp/*")] if p.is_file()]
@@ -50,7 +55,10 @@ def _upload_serve_delete(server: S3Server, make_settings: Callable[..., Settings
         a = _upload(client, first, "a.jpg")
         b = _upload(client, first, "b.jpg")  # the same bytes: one object
         c = _upload(client, second, "c.jpg")
-        assert server.keys(bucket) == sorted([_image_key(first), _image_key(second)])
+        # The larger one has a preview beside it; the smaller is its own.
+        assert server.keys(bucket) == sorted(
+            [_image_key(first), _preview_key(first), _image_key(second)]
+        )
 
         image = client.get(a["path"])
         assert image.status_code == 200
@@ -71,7 +79,7 @@ def _upload_serve_delete(server: S3Server, make_settings: Callable[..., Settings
         assert client.delete(f"/files/{a['id']}").status_code == 200
         assert client.get(b["path"]).content == first  # still used by b
         assert client.delete(f"/files/{c['id']}").status_code == 200
-        assert server.keys(bucket) == [_image_key(first)]
+        assert server.keys(bucket) == sorted([_image_key(first), _preview_key(first)])
         assert client.delete(f"/files/{b['id']}").status_code == 200
         assert client.get(b["path"]).status_code == 404
         assert server.keys(bucket) == []
@@ -116,6 +124,24 @@ def test_recognition_reads_the_image_from_the_bucket(
     [request] = fake_hf.requests
     assert request.body["inputs"]
     assert not list(settings.upload_dir.glob("tmp/*"))  # the download is gone
+
+
+def test_recognition_reads_the_preview_and_never_downloads_the_original(
+    moto_s3: MotoS3, make_hf_settings: Callable[..., Settings], fake_hf: FakeHuggingFace
+) -> None:
+    bucket = moto_s3.new_bucket()
+    settings = make_hf_settings(**moto_s3.settings_for(bucket))
+    data = images.noisy_jpeg(1600, 1200)
+    with TestClient(create_app(settings)) as client:
+        meta = _upload(client, data)
+        # The original gone from the bucket: only the preview can be read.
+        moto_s3.client().delete_object(Bucket=bucket, Key=_image_key(data))
+        response = client.post(f"/inference/{meta['id']}")
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "done"
+    [request] = fake_hf.requests
+    sent = Image.open(io.BytesIO(base64.b64decode(request.body["inputs"])))
+    assert sent.size == (512, 384)  # the preview as it is: it covers the 384 px input
 
 
 def test_the_sweep_removes_orphans_once_the_grace_period_is_over(
