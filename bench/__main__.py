@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench import (
     decode,
+    decode_once,
     detection,
     graphql_cost,
     load,
@@ -69,7 +70,7 @@ def figures_table(wanted: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = folder / "vit-b16"
-        if {"recognition", "server", "detection"} & set(wanted):
+        if {"recognition", "server", "detection", "uploads"} & set(wanted):
             recognition.make_model(model)
         for section in wanted:
             print(f"-- {section} ...", file=sys.stderr, flush=True)
@@ -84,6 +85,9 @@ def figures_table(wanted: list[str]) -> None:
                     notes += lines
             elif section == "uploads":
                 figures += uploads.figures(runs)
+                found, lines = decode_once.figures(model, runs)
+                figures += found
+                notes += lines
             elif section == "storage":
                 found, lines = storage.figures(runs)
                 figures += found

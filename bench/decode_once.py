@@ -1,0 +1,162 @@
+"""Decode once (issue 13, items 4 and 5), as ratios from one run:
+
+(a) upload plus recognition of a 12 MP JPEG through the server (ViT-B/16 at the
+    default engine) against one full decode of it plus one model forward;
+(b) a REST upload of a 10 MB JPEG against one full decode of it plus writing
+    and fsyncing its bytes;
+(c) uploads per second from two concurrent clients against one;
+and how far recognition of the preview is from that of the original (tiny ViT)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx2 as httpx
+from PIL import Image
+
+from bench.harness import Figure, repeat, server
+from bench.images import photo_like
+from bench.models import save_tiny_vit
+from bench.preview import deviation, sample_photos
+from bench.recognition import Ours
+from bench.uploads import MB, _about
+from recognition.base import ImageRef
+from recognition.local import resolve_engine
+
+
+def _ms(work: object) -> float:
+    started = time.perf_counter()
+    work()  # type: ignore[operator]
+    return (time.perf_counter() - started) * 1000
+
+
+def _decode(path: Path) -> None:
+    with Image.open(path) as img:
+        img.load()
+
+
+def _write_fsync(folder: Path, data: bytes) -> None:
+    target = folder / "copy.bin"
+    with open(target, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    target.unlink()
+
+
+def _upload(client: httpx.Client, data: bytes, name: str) -> int:
+    response = client.post("/upload/", files={"file": (name, data, "image/jpeg")})
+    response.raise_for_status()
+    return int(response.json()["files"][0]["id"])
+
+
+def _ratio(line: str, ours: list[float], floor: list[float], goal: str) -> str:
+    ratio = statistics.median(ours) / statistics.median(floor)
+    return f"{line}: {ratio:.2f}x (goal {goal})"
+
+
+def figures(model: Path, runs: int) -> tuple[list[Figure], list[str]]:
+    out: list[Figure] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        tiny = folder / "tiny-vit"
+        save_tiny_vit(tiny)
+        found = deviation(tiny, sample_photos())
+        notes.append(
+            f"preview vs original, tiny ViT, {found.images} photos: top-1 agrees on "
+            f"{found.top1_agree}/{found.images}, largest probability change {found.max_prob_diff:.4f}"
+        )
+
+        # (a) 12 MP: each run uploads other bytes, so no earlier result is reused.
+        photos = [photo_like(4000, 3000, seed=seed) for seed in range(runs + 1)]
+        original = folder / "12mp.jpg"
+        original.write_bytes(photos[0])
+        small = folder / "224.png"
+        Image.open(original).resize((224, 224)).save(small)
+        engine = resolve_engine("auto", "auto")
+        ours = Ours(model, engine, 1)
+        try:
+            forward = repeat(runs, lambda: _ms(lambda: ours([ImageRef(small, "image/png")])))
+        finally:
+            ours.close()
+        decode = repeat(runs, lambda: _ms(lambda: _decode(original)))
+        env = {"HF_MODEL": str(model), "MODEL_CACHE_DIR": str(model / "onnx")}
+        with (
+            server(folder, **env) as live,
+            httpx.Client(base_url=live.url, timeout=300) as client,
+        ):
+            left = iter(photos)
+
+            def upload_and_recognize() -> float:
+                data = next(left)
+                started = time.perf_counter()
+                file_id = _upload(client, data, "12mp.jpg")
+                client.post(f"/inference/{file_id}").raise_for_status()
+                return (time.perf_counter() - started) * 1000
+
+            both = repeat(runs, upload_and_recognize)
+        floor = [d + f for d, f in zip(decode, forward, strict=True)]
+        label = " ".join(engine)
+        out += [
+            Figure("12 MP JPEG: one full decode", "ms", decode),
+            Figure(f"ViT-B/16 {label}: one forward (224 px image)", "ms", forward),
+            Figure("12 MP JPEG: REST upload + POST /inference", "ms", both),
+        ]
+        notes.append(
+            _ratio("(a) 12 MP upload + recognition vs decode + forward", both, floor, "<= 1.2x")
+        )
+
+        # (b) and (c): a 10 MB JPEG, no model.
+        data = _about(int(9.8 * MB), 4000, 3000)
+        big = folder / "10mb.jpg"
+        big.write_bytes(data)
+        disk = folder / "disk"
+        disk.mkdir()
+        decode10 = repeat(runs, lambda: _ms(lambda: _decode(big)))
+        write = repeat(runs, lambda: _ms(lambda: _write_fsync(disk, data)))
+        with (
+            server(folder / "disk", RECOGNIZER="huggingface") as live,
+            httpx.Client(base_url=live.url, timeout=300) as one,
+            httpx.Client(base_url=live.url, timeout=300) as two,
+        ):
+            rest = repeat(runs, lambda: _ms(lambda: _upload(one, data, "10mb.jpg")))
+            count = 6
+
+            def per_second(clients: list[httpx.Client]) -> float:
+                started = time.perf_counter()
+                with ThreadPoolExecutor(len(clients)) as pool:
+                    list(
+                        pool.map(
+                            lambda c: [_upload(c, data, f"{i}.jpg") for i in range(count)],
+                            clients,
+                        )
+                    )
+                return count * len(clients) / (time.perf_counter() - started)
+
+            single, double = [], []
+            per_second([one, two])  # warm-up
+            for _ in range(runs):  # interleaved, so load elsewhere hits both alike
+                single.append(per_second([one]))
+                double.append(per_second([one, two]))
+        floor10 = [d + w for d, w in zip(decode10, write, strict=True)]
+        out += [
+            Figure(f"10 MB JPEG ({len(data) / MB:.1f} MB): one full decode", "ms", decode10),
+            Figure("10 MB JPEG: write + fsync", "ms", write),
+            Figure("10 MB JPEG: REST POST /upload/", "ms", rest),
+            Figure("10 MB JPEG uploads, 1 client", "uploads/s", single),
+            Figure("10 MB JPEG uploads, 2 concurrent clients", "uploads/s", double),
+        ]
+        notes.append(
+            _ratio("(b) 10 MB REST upload vs decode + write + fsync", rest, floor10, "<= 1.3x")
+        )
+        speedup = statistics.median(double) / statistics.median(single)
+        notes.append(
+            f"(c) 2 concurrent upload clients vs 1: {speedup:.2f}x throughput (goal >= 1.6x)"
+        )
+    return out, notes
