@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from errors import AppError
+
+
+# What the photo shows: a vehicle, none ("not_car"), or the recognizer cannot tell.
+Verdict = Literal["car", "not_car", "unsure"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,22 @@ class ImageRef:
 class Guess:
     label: str
     score: float
+    # Set by backends that know them (zero-shot: the catalog entry's own
+    # fields); None means "parse them from the label" (classifier backends).
+    make: str | None = None
+    model: str | None = None
+    body_type: str | None = None
+    year: int | None = None
+    catalog_entry_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ColorGuess:
+    """A named colour (white, black, grey, silver, red, blue, green, yellow,
+    orange, brown, beige) and how sure of it the recognizer is, 0 to 1."""
+
+    name: str
+    confidence: float
 
 
 @dataclass(frozen=True)
@@ -30,6 +50,10 @@ class Recognition:
     model_id: str
     backend: str
     elapsed_ms: float  # this image's share of the work, decoding included
+    # "car", "not_car" (no vehicle in the photo) or "unsure"; the guesses are
+    # kept whatever the verdict.
+    verdict: Verdict = "car"
+    color: ColorGuess | None = None
 
 
 @dataclass(frozen=True)
