@@ -22,6 +22,24 @@ KNOWN_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 MB = 1024 * 1024
+
+# What a photo with no car in it may show instead (zero-shot backend).
+NEGATIVE_PROMPTS: tuple[str, ...] = (
+    "a photo of a cat",
+    "a photo of a dog",
+    "a photo of an animal",
+    "a photo of a person",
+    "a photo of a face",
+    "a photo of a building",
+    "a photo of a room",
+    "a photo of food",
+    "a photo of a plant",
+    "a photo of a landscape",
+    "a photo of a street with no car",
+    "a photo of a document with text",
+    "a screenshot",
+    "a photo of an object",
+)
 # Shorter keys can be guessed; token_urlsafe(32) gives 43 characters.
 MIN_KEY_LENGTH = 16
 
@@ -60,7 +78,7 @@ class Settings(BaseSettings):
     orphan_grace_seconds: float = Field(default=60, ge=0)
 
     # --- recognition ---
-    recognizer: Literal["local", "huggingface"] = "local"
+    recognizer: Literal["local", "huggingface", "zero-shot"] = "local"
     top_k: int = Field(default=5, ge=1, le=50)
     preload_model: bool = False  # load the local model at start-up, not on first use
     infer_batch_size: int = Field(default=8, ge=1, le=256)
@@ -77,6 +95,25 @@ class Settings(BaseSettings):
     hf_retry_budget_seconds: float = Field(default=120, gt=0)
     hf_backoff_seconds: float = Field(default=1, ge=0)
     hf_max_concurrency: int = Field(default=4, ge=1, le=256)
+
+    # --- zero-shot recognition and verdicts ---
+    # Any transformers zero-shot image classification model (CLIP, SigLIP, ...).
+    zero_shot_model: str = "google/siglip-base-patch16-224"
+    # How a catalog entry is put to the text encoder; fields: {label} {make}
+    # {model} {body_type} {years}.
+    zero_shot_prompt: str = "a photo of a {label}, a type of car."
+    # Prompts that compete with the catalog: the photo shows no car when one of
+    # them matches better than every catalog entry. Separated by "|".
+    zero_shot_negatives: Annotated[tuple[str, ...], NoDecode] = NEGATIVE_PROMPTS
+    # The best car name must beat the best negative prompt by at least this
+    # probability (of the two) for the verdict to be "car" rather than "unsure".
+    zero_shot_unsure_below: float = Field(default=0.8, ge=0.5, le=1)
+    # Classifier backends: a top-1 confidence below this gives the verdict "unsure".
+    unsure_below: float = Field(default=0.2, ge=0, le=1)
+    # Classifier backends: a real ImageNet model that says "not a car" when the
+    # probability it gives all vehicle classes together is under the threshold.
+    vehicle_gate: Literal["off", "efficientnet"] = "off"
+    vehicle_gate_threshold: float = Field(default=0.1, ge=0, le=1)
 
     # --- statistics and report ---
     low_confidence_threshold: float = Field(default=0.5, ge=0, le=1)
@@ -110,6 +147,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("zero_shot_negatives", mode="before")
+    @classmethod
+    def _split_prompts(cls, value: object) -> object:
+        # Prompts may hold commas, so they are separated by "|".
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split("|") if part.strip()]
+        return value
+
+    @field_validator("zero_shot_prompt")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        from recognition.prompts import check_template
+
+        return check_template(value)
 
     @field_validator("api_keys", "read_api_keys")
     @classmethod

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config import Settings
+from db.catalog import StoredCatalog
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.files import all_stored_keys, release_interrupted
 from db.migrate import migrate
@@ -89,12 +90,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     )
     try:
         await migrate(engine)
+        sessions = create_session_factory(engine)
         services = Services(
             settings=settings,
             engine=engine,
-            sessions=create_session_factory(engine),
+            sessions=sessions,
             blobs=blobs,
-            recognizer=create_recognizer(settings),
+            recognizer=create_recognizer(settings, catalog=StoredCatalog(sessions)),
         )
         async with services.session(write=True) as session:
             keys = await all_stored_keys(session)

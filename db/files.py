@@ -54,6 +54,8 @@ class FileRow(SQLModel, table=True):
     model_id: str | None = Field(default=None, max_length=255)
     backend: str | None = Field(default=None, max_length=32)
     inference_ms: float | None = None
+    # What the photo shows ("car", "not_car", "unsure"); null until done.
+    verdict: str | None = Field(default=None, max_length=16)
 
 
 async def insert_file(
@@ -169,6 +171,7 @@ async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
     row.model_id = None
     row.backend = None
     row.inference_ms = None
+    row.verdict = None
     session.add(row)
     await session.flush()
     return row

@@ -9,7 +9,6 @@ from typing import Literal, Protocol
 
 from errors import AppError
 
-
 # What the photo shows: a vehicle, none ("not_car"), or the recognizer cannot tell.
 Verdict = Literal["car", "not_car", "unsure"]
 

@@ -15,7 +15,7 @@ from db.predictions import PredictionRow, known_predictions, replace_predictions
 from db.types import utcnow
 from errors import AppError, RecognizerUnavailable, UpstreamError
 from events import FileEventKind
-from recognition.base import Guess, ImageRef, Recognition
+from recognition.base import Guess, ImageRef, Recognition, Verdict
 from recognition.labels import parse_label
 from resolvers.files import check_ids, get_file
 from services import Services
@@ -86,20 +86,27 @@ async def _known(svc: Services, row: FileRow) -> Recognition | None:
     model_id = svc.recognizer.model_id
     async with svc.session() as session:
         known = await known_predictions(session, sha256=row.sha256, model_id=model_id)
+        source = await db_files.get_file(session, file_id=known[0].file_id) if known else None
     if not known:
         return None
     return Recognition(
-        guesses=[Guess(p.label, p.confidence) for p in known],
+        guesses=[Guess(p.label, p.confidence, p.make, p.model, p.body_type, p.year) for p in known],
         model_id=model_id,
         backend=svc.recognizer.backend,
         elapsed_ms=(time.perf_counter() - started) * 1000,
+        verdict=_verdict(source.verdict if source else None),
     )
+
+
+def _verdict(stored: str | None) -> Verdict:
+    return "not_car" if stored == "not_car" else "unsure" if stored == "unsure" else "car"
 
 
 async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileRow:
     predictions = []
     for guess in recognition.guesses:
-        parts = parse_label(guess.label)
+        # A catalog backend knows the parts; a classifier's label is parsed.
+        parts = guess if guess.make is not None else parse_label(guess.label)
         predictions.append(
             PredictionRow(
                 file_id=row.id or 0,
@@ -115,6 +122,7 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
     async with svc.session(write=True) as session:
         await replace_predictions(session, file_id=row.id or 0, predictions=predictions)
         _mark_done(row, recognition.model_id, recognition.backend, recognition.elapsed_ms)
+        row.verdict = recognition.verdict
         session.add(row)
         await session.commit()
     svc.events.publish(FileEventKind.DONE, row)
