@@ -23,6 +23,7 @@ from strawberry.types import ExecutionContext
 from config import Settings
 from errors import AppError
 from schema.access import ReadOnlyKeys
+from schema.catalog import CatalogMutations, CatalogQueries
 from schema.events import Subscription
 from schema.files import FileMutations, FileQueries
 from schema.inference import InferenceMutations
@@ -31,8 +32,10 @@ from schema.uploads import UploadMutations
 
 log = logging.getLogger("cars.graphql")
 
-Query = merge_types("Query", (FileQueries, StatsQueries))
-Mutation = merge_types("Mutation", (UploadMutations, InferenceMutations, FileMutations))
+Query = merge_types("Query", (FileQueries, StatsQueries, CatalogQueries))
+Mutation = merge_types(
+    "Mutation", (UploadMutations, InferenceMutations, FileMutations, CatalogMutations)
+)
 
 
 def _is_unexpected(error: GraphQLError) -> bool:

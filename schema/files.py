@@ -31,6 +31,13 @@ class FileOrder(enum.Enum):
     OLDEST_FIRST = "oldest_first"
 
 
+@strawberry.enum(description="What the photo shows, as the recognizer judged it.")
+class Verdict(enum.Enum):
+    CAR = "car"
+    NOT_CAR = "not_car"
+    UNSURE = "unsure"
+
+
 @strawberry.type(description="One guess of what car the photo shows.")
 class Prediction:
     rank: int = strawberry.field(description="1 for the most confident guess.")
@@ -57,10 +64,15 @@ class File:
     processed_at: datetime | None
     model_id: str | None = strawberry.field(description="The model that made the predictions.")
     recognizer: str | None = strawberry.field(
-        description="The backend that ran it: `local` or `huggingface`."
+        description="The backend that ran it: `local`, `huggingface` or `zero-shot`."
     )
     inference_ms: float | None = strawberry.field(
         description="How long recognizing this file took, in milliseconds."
+    )
+    verdict: Verdict | None = strawberry.field(
+        default=None,
+        description="Once done: CAR, NOT_CAR (no vehicle in the photo) or UNSURE. The "
+        "predictions are kept either way; unless CAR they are guesses, not a finding.",
     )
 
     @strawberry.field(description="A global id, for `file(id:)` and client caches.")
@@ -114,6 +126,7 @@ class File:
             model_id=row.model_id,
             recognizer=row.backend,
             inference_ms=row.inference_ms,
+            verdict=Verdict(row.verdict) if row.verdict else None,
         )
 
 
