@@ -65,10 +65,23 @@ def save_tiny_clip(
     both load the folder. Larger `width`/`layers` give a model of a real size
     (width 768, 12 layers, patch 32: ViT-B/32's image tower)."""
     import torch
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
-    from tokenizers import processors, trainers
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor
-    from transformers import CLIPTokenizerFast
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessorPil,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTokenizerFast,
+    )
 
     # CLIP's own pipeline (transformers rebuilds it from the vocabulary and
     # merges): lower case, words split off, bytes mapped, "</w>" ending a word.

@@ -82,6 +82,8 @@ async def infer_files(svc: Services, file_ids: Sequence[str | int]) -> list[File
 async def _known(svc: Services, row: FileRow) -> Recognition | None:
     """What the current model already said about these bytes (the same sha256,
     in any file), ready to store again; None when it never saw them."""
+    if svc.recognizer.backend == "zero-shot":
+        return None  # its answers change with the catalog: never reuse them
     started = time.perf_counter()
     model_id = svc.recognizer.model_id
     async with svc.session() as session:
