@@ -2,7 +2,8 @@
 never asserted. Sections: recognition, server, uploads, scale (all by default).
 BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
-LOAD_SECONDS); it is never part of the default set."""
+LOAD_SECONDS) and `python -m bench zero-shot` the catalog-size benchmark
+(bench/zero_shot.py); neither is part of the default set."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from recognition.local import resolve_engine
 
 SECTIONS = ("recognition", "server", "uploads", "scale")
 # Run only when named: a minute of full load, with its own report and exit status.
-ON_REQUEST = ("load",)
+ON_REQUEST = ("load", "zero-shot")
 
 
 def main(argv: list[str]) -> None:
@@ -31,6 +32,10 @@ def main(argv: list[str]) -> None:
     figure_sections = [s for s in wanted if s in SECTIONS]
     if figure_sections:
         figures_table(figure_sections)
+    if "zero-shot" in wanted:
+        from bench import zero_shot
+
+        zero_shot.main(int(os.environ.get("BENCH_RUNS", "15")))
     if "load" in wanted:
         sys.exit(load.main())
 

@@ -80,7 +80,7 @@ def save_tiny_clip(
         CLIPImageProcessorPil,
         CLIPModel,
         CLIPProcessor,
-        CLIPTokenizerFast,
+        CLIPTokenizerFast,  # type: ignore[attr-defined]  # lazily exported
     )
 
     # CLIP's own pipeline (transformers rebuilds it from the vocabulary and
@@ -142,4 +142,5 @@ def save_tiny_clip(
     images = CLIPImageProcessorPil(
         size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
     )
-    CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+    processor = CLIPProcessor(image_processor=images, tokenizer=tokenizer)  # type: ignore[no-untyped-call]
+    processor.save_pretrained(folder)

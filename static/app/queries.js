@@ -2,7 +2,7 @@
 
 // What a card shows of a file.
 const FILE_FIELDS = `
-  id databaseId filename status error modelId recognizer inferenceMs thumbnailUrl
+  id databaseId filename status error modelId recognizer inferenceMs thumbnailUrl verdict
   predictions { rank label confidence make model bodyType year }`;
 
 export const FILES = `query Files($first: Int!, $after: String, $status: FileStatus, $search: String, $make: String) {
