@@ -75,12 +75,12 @@ def save_tiny_clip(
         processors,
         trainers,
     )
-    from transformers import (
+    from transformers import (  # type: ignore[attr-defined]  # CLIPTokenizerFast: lazily exported
         CLIPConfig,
         CLIPImageProcessorPil,
         CLIPModel,
         CLIPProcessor,
-        CLIPTokenizerFast,  # type: ignore[attr-defined]  # lazily exported
+        CLIPTokenizerFast,
     )
 
     # CLIP's own pipeline (transformers rebuilds it from the vocabulary and
