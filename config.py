@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=5000, ge=100)
+    # What a document may cost once its fragments are expanded (schema/limits.py).
+    graphql_max_selections: int = Field(default=1000, ge=10)
+    graphql_max_fragment_spreads: int = Field(default=64, ge=0)
+    graphql_max_repeated_fields: int = Field(default=30, ge=0)
+    graphql_max_document_kb: int = Field(default=16, ge=1)
     # Subscriptions (and other operations) one websocket may have running at once.
     graphql_max_subscriptions: int = Field(default=20, ge=1, le=1000)
     # Unset: on in development, off in production.

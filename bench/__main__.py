@@ -2,8 +2,9 @@
 never asserted. Sections: recognition, server, uploads, scale (all by default).
 BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
-LOAD_SECONDS) and `python -m bench zero-shot` the catalog-size benchmark
-(bench/zero_shot.py); neither is part of the default set."""
+LOAD_SECONDS), `python -m bench graphql` hostile GraphQL documents against a
+live server (bench/graphql_cost.py) and `python -m bench zero-shot` the
+catalog-size benchmark (bench/zero_shot.py); none is part of the default set."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import load, recognition, scale, uploads
+from bench import graphql_cost, load, recognition, scale, uploads
 from bench import server as overhead
 from bench.harness import Figure, header
 from recognition.local import resolve_engine
 
 SECTIONS = ("recognition", "server", "uploads", "scale")
-# Run only when named: a minute of full load, with its own report and exit status.
-ON_REQUEST = ("load", "zero-shot")
+# Run only when named: each has its own report and exit status.
+ON_REQUEST = ("load", "graphql", "zero-shot")
 
 
 def main(argv: list[str]) -> None:
@@ -38,6 +39,8 @@ def main(argv: list[str]) -> None:
         zero_shot.main(int(os.environ.get("BENCH_RUNS", "15")))
     if "load" in wanted:
         sys.exit(load.main())
+    if "graphql" in wanted:
+        sys.exit(graphql_cost.main())
 
 
 def figures_table(wanted: list[str]) -> None:

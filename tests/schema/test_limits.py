@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
+from bench.graphql_cost import fan_out, long_comment, many_fragments, repeated
 from config import Settings
 from server import create_app
 from tests.helpers import gql
@@ -51,7 +54,8 @@ def test_too_many_aliases_are_refused(client: TestClient) -> None:
 
 
 def test_too_many_tokens_are_refused_before_parsing_finishes(client: TestClient) -> None:
-    huge = "{ stats { " + "totalFiles " * 6000 + "} }"  # 23 KB: under the body limit
+    # 12 KB of one-letter tokens: under the length limit, which comes first.
+    huge = "{ stats { " + "a " * 6000 + "} }"
     refused = gql(client, huge)
     assert refused.get("data") is None
     assert "Document contains more than 5000 tokens" in refused["errors"][0]["message"]
@@ -87,6 +91,113 @@ def test_production_turns_each_back_on_when_configured(
 def test_development_suggests_fields(client: TestClient) -> None:
     typo = gql(client, "{ fils { totalCount } }")
     assert "Did you mean 'file' or 'files'?" in typo["errors"][0]["message"]
+
+
+def _refused(answer: dict[str, Any], limit: str) -> str:
+    """The message of a document refused for `limit`, with nothing run."""
+    assert answer.get("data") is None, answer
+    [error] = answer["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX", error
+    assert error["extensions"]["limit"] == limit, error
+    message: str = error["message"]
+    return message
+
+
+def test_fragment_fan_out_is_refused_over_post_and_get(client: TestClient) -> None:
+    # Each fragment spreads the next twice: 2^n selections once expanded, from a
+    # document of 0.7 KB (n=16; at n=30 the old limiters never finished).
+    for n in (16, 30):
+        refused = gql(client, fan_out(n))
+        assert "more than 1000 fields" in _refused(refused, "selections")
+        # An open server answers GET too, so a cross-site page could send it.
+        answer = client.get("/graphql", params={"query": fan_out(n)})
+        assert answer.status_code == 200
+        _refused(answer.json(), "selections")
+
+
+def test_fields_repeated_in_one_selection_set_are_refused(client: TestClient) -> None:
+    # graphql-core compares repeated fields pairwise: 500 were 0.3 s of blocked
+    # event loop, and 1000 answered only "Validation aborted."
+    assert "'totalFiles' for one" in _refused(gql(client, repeated(500)), "repeats")
+    _refused(gql(client, repeated(1000)), "selections")
+    # Fragments that each ask for every field, all spread in one place, repeat them.
+    _refused(gql(client, many_fragments(20)), "repeats")
+    # A few repeats, as clients that add __typename to every fragment make, pass.
+    some = "{ stats { __typename ...A ...B } } fragment A on Stats { __typename totalFiles }"
+    some += " fragment B on Stats { __typename totalFiles processedFiles }"
+    assert gql(client, some)["data"]["stats"]["processedFiles"] == 0
+
+
+def test_depth_and_aliases_count_what_fragments_bring(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(graphql_max_depth=3, graphql_max_aliases=2)
+    deep = (
+        "{ files(first: 1) { ...Page } } fragment Page on FileConnection { edges { ...Edge } }"
+        " fragment Edge on FileEdge { node { predictions { label } } }"
+    )
+    aliases = "{ stats { ...A ...B } } fragment A on Stats { a: totalFiles }"
+    aliases += (
+        " fragment B on Stats { b: processedFiles ...C } fragment C on Stats { c: totalFiles }"
+    )
+    with TestClient(create_app(settings)) as client:
+        assert "exceeds maximum operation depth of 3" in _refused(gql(client, deep), "depth")
+        assert "3 aliases found. Allowed: 2" in _refused(gql(client, aliases), "aliases")
+
+
+def test_too_many_fragment_spreads_are_refused(client: TestClient) -> None:
+    spreads = " ".join(["...A"] * 65)
+    refused = gql(client, f"{{ stats {{ {spreads} }} }} fragment A on Stats {{ totalFiles }}")
+    assert "65 fragment spreads" in _refused(refused, "fragmentSpreads")
+
+
+def test_fragment_cycles_and_twice_defined_fragments_are_refused_first(client: TestClient) -> None:
+    cycle = "{ stats { ...A } } fragment A on Stats { ...B } fragment B on Stats { ...A }"
+    [error] = gql(client, cycle)["errors"]
+    assert "within itself" in error["message"]
+    # Two fragments of one name: the limits would measure one, graphql-core the other.
+    twice = "{ stats { ...A } } fragment A on Stats { totalFiles } fragment A on Stats { ...B }"
+    twice += " fragment B on Stats { processedFiles }"
+    [error] = gql(client, twice)["errors"]
+    assert error["message"] == "There can be only one fragment named 'A'."
+
+
+def test_a_document_longer_than_the_limit_is_refused_before_parsing(client: TestClient) -> None:
+    # A comment is no token, but parsing it still costs time on the event loop.
+    assert "at most 16384 are accepted" in _refused(gql(client, long_comment(20)), "length")
+    assert gql(client, long_comment(15))["data"]["stats"]["totalFiles"] == 0
+
+
+# Each kind of "Did you mean" graphql-core writes, with the name it suggests.
+SUGGESTED = [
+    ("{ fils { totalCount } }", None, "'file' or 'files'"),
+    ("{ files(firs: 1) { totalCount } }", None, "'first'"),
+    ("{ files(status: DON) { totalCount } }", None, "'DONE'"),
+    ("query($s: FileStatu) { files(status: $s) { totalCount } }", None, "'FileStatus'"),
+    ("query($s: FileStatus) { files(status: $s) { totalCount } }", {"s": "DON"}, "'DONE'"),
+]
+
+
+@pytest.mark.parametrize(("query", "variables", "suggestion"), SUGGESTED)
+def test_production_suggests_no_names_of_any_kind(
+    make_settings: Callable[..., Settings],
+    query: str,
+    variables: dict[str, Any] | None,
+    suggestion: str,
+) -> None:
+    with TestClient(create_app(make_settings(env="production"))) as client:
+        [error] = gql(client, query, variables)["errors"]
+    assert "Did you mean" not in error["message"], error
+    assert suggestion not in error["message"], error
+
+
+@pytest.mark.parametrize(("query", "variables", "suggestion"), SUGGESTED)
+def test_development_suggests_names_of_every_kind(
+    client: TestClient, query: str, variables: dict[str, Any] | None, suggestion: str
+) -> None:
+    [error] = gql(client, query, variables)["errors"]
+    assert "Did you mean" in error["message"], error
+    assert suggestion in error["message"], error
 
 
 # The introspection query GraphiQL 3 sends on load (graphql-js getIntrospectionQuery
