@@ -15,6 +15,7 @@
     ├── Unavailable          a dependency (the database, the image folder) is down
     │   └── RecognizerUnavailable  the model cannot be loaded; the message says how to fix it
     ├── UpstreamError        the remote recognizer failed, refused, or answered nonsense
+    ├── StillQueued          recognition was queued but not finished within JOB_WAIT_SECONDS
     └── FellBehind           a subscriber read its events too slowly to be kept up to date
 
 Resolvers raise these. GraphQL turns them into typed user errors and REST into
@@ -95,6 +96,12 @@ class RecognizerUnavailable(Unavailable):
 
 class UpstreamError(AppError):
     code = "UPSTREAM_ERROR"
+
+
+class StillQueued(AppError):
+    """Not a failure: the file's job goes on, and the answer says so."""
+
+    code = "STILL_QUEUED"
 
 
 class FellBehind(AppError):

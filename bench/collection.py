@@ -38,6 +38,23 @@ async def _fill(engine: AsyncEngine, count: int, *, start: int) -> None:
             for i in ids:
                 digest = hashlib.sha256(str(i).encode()).hexdigest()
                 status = rng.choice(statuses)
+                guesses = []
+                if status is FileStatus.DONE:
+                    for rank in range(1, 6):
+                        label = rng.choice(labels)
+                        guesses.append(
+                            {
+                                "file_id": i,
+                                "rank": rank,
+                                "label": label,
+                                "confidence": rng.random() / rank,
+                                "make": label.split()[0],
+                                "model": None,
+                                "body_type": None,
+                                "year": None,
+                            }
+                        )
+                best = guesses[0] if guesses else {}
                 files.append(
                     {
                         "id": i,
@@ -50,23 +67,14 @@ async def _fill(engine: AsyncEngine, count: int, *, start: int) -> None:
                         "height": 3000,
                         "uploaded_at": now,
                         "status": status,
+                        # the best guess, as store_predictions keeps it on the row
+                        "top_label": best.get("label"),
+                        "top_make": best.get("make"),
+                        "top_model": best.get("model"),
+                        "top_confidence": best.get("confidence"),
                     }
                 )
-                if status is FileStatus.DONE:
-                    for rank in range(1, 6):
-                        label = rng.choice(labels)
-                        predictions.append(
-                            {
-                                "file_id": i,
-                                "rank": rank,
-                                "label": label,
-                                "confidence": rng.random() / rank,
-                                "make": label.split()[0],
-                                "model": None,
-                                "body_type": None,
-                                "year": None,
-                            }
-                        )
+                predictions += guesses
             await connection.execute(insert(FileRow), files)
             if predictions:
                 await connection.execute(insert(PredictionRow), predictions)

@@ -29,6 +29,7 @@ from recognition.base import ImageRef, Recognition
 from recognition.factory import create_recognizer
 from recognition.labels import parse_label
 from recognition.prompts import FixedCatalog, FixedEntry
+from storage.decode_pool import MB, DecodePool
 
 NOT_A_CAR = "not_a_car"
 IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
@@ -93,7 +94,8 @@ def catalog_of(samples: list[Sample]) -> FixedCatalog:
 async def run(
     samples: list[Sample], settings: Settings
 ) -> tuple[list[Recognition | AppError], float]:
-    recognizer = create_recognizer(settings, catalog=catalog_of(samples))
+    decoder = DecodePool(memory_bytes=settings.decode_memory_mb * MB)
+    recognizer = create_recognizer(settings, decoder, catalog=catalog_of(samples))
     await recognizer.start()
     try:
         refs = [ImageRef(s.path, IMAGE_TYPES[s.path.suffix.lower()]) for s in samples]
@@ -106,6 +108,7 @@ async def run(
         return outcomes, (time.perf_counter() - started) * 1000 / max(1, len(refs))
     finally:
         await recognizer.close()
+        decoder.close()
 
 
 def report(

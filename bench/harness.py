@@ -77,8 +77,8 @@ class LiveServer:
 
 
 @contextmanager
-def server(data_dir: Path, **env: str) -> Iterator[LiveServer]:
-    """`uvicorn server:app` in its own process, as deployed, on loopback, with
+def server(data_dir: Path, app: str = "server:app", **env: str) -> Iterator[LiveServer]:
+    """`uvicorn server:app` (or `app`) in its own process, as deployed, on loopback, with
     UPLOAD_DIR inside `data_dir` (and no .env: it runs in `data_dir`)."""
     port = _free_port()
     process = subprocess.Popen(
@@ -86,7 +86,7 @@ def server(data_dir: Path, **env: str) -> Iterator[LiveServer]:
             sys.executable,
             "-m",
             "uvicorn",
-            "server:app",
+            app,
             "--port",
             str(port),
             "--log-level",

@@ -1,5 +1,10 @@
-"""The API around the model as the collection grows: a page of files with
-their predictions, the statistics, and the whole CSV export."""
+"""The API around the model as the collection grows: the whole REST listing, a
+page of files with their predictions, the statistics and the whole CSV export.
+
+The listing and the statistics are measured beside the original service (see
+bench/original.py: its metadata JSON file loaded with json.load and answered
+through a JSON response), written from the same collection and running at the
+same time, the two measured in turns so that both see the same machine."""
 
 from __future__ import annotations
 
@@ -14,10 +19,16 @@ import httpx2 as httpx
 
 from bench.collection import grow
 from bench.harness import Figure, repeat, server
+from bench.original import write_metadata
 
 FILES_QUERY = (
     "{ files(first: 50) { totalCount edges { node { databaseId filename status "
     "predictions { label confidence make } } } } }"
+)
+# Measured on both: (figure name, path)
+COMPARED = (
+    ("GET /files/ (every file)", "/files/"),
+    ("GET /visualization/stats", "/visualization/stats"),
 )
 
 
@@ -27,6 +38,10 @@ def _ms(call: Callable[[], object]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def _get(client: httpx.Client, path: str) -> Callable[[], object]:
+    return lambda: client.get(path).raise_for_status()
+
+
 def _csv(client: httpx.Client) -> None:
     with client.stream("GET", "/visualization/export/csv?status=all") as response:
         response.raise_for_status()
@@ -34,44 +49,75 @@ def _csv(client: httpx.Client) -> None:
             pass
 
 
+def _in_turns(
+    runs: int, first: Callable[[], object], second: Callable[[], object]
+) -> tuple[list[float], list[float]]:
+    """Each measured `runs` times after a warm-up, alternating, so that a busy
+    moment of the machine falls on both alike."""
+    first(), second()
+    a, b = [], []
+    for _ in range(runs):
+        a.append(_ms(first))
+        b.append(_ms(second))
+    return a, b
+
+
 def figures(runs: int, sizes: list[int]) -> tuple[list[Figure], list[str]]:
     out: list[Figure] = []
     by_name: dict[str, list[tuple[int, float]]] = {}
+    compared: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         database_url = f"sqlite+aiosqlite:///{folder / 'scale.db'}"
+        metadata = folder / "metadata.json"
         have = 0
         for size in sizes:
             grow(database_url, to=size, have=have)  # rows written straight into the database
             have = size
             with (
                 server(folder, DATABASE_URL=database_url, RECOGNIZER="huggingface") as live,
-                httpx.Client(base_url=live.url, timeout=600) as client,
+                httpx.Client(base_url=live.url, timeout=600) as ours,
             ):
+                write_metadata(ours.get("/files/").json(), metadata)
+                with (
+                    server(folder, app="bench.original:app", METADATA_FILE=str(metadata)) as old,
+                    httpx.Client(base_url=old.url, timeout=600) as original,
+                ):
+                    for name, path in COMPARED:
+                        then, now = _in_turns(runs, _get(original, path), _get(ours, path))
+                        out.append(Figure(f"{name}, original, {size:,} files", "ms", then))
+                        out.append(Figure(f"{name}, this server, {size:,} files", "ms", now))
+                        by_name.setdefault(name, []).append((size, statistics.median(now)))
+                        ratio = statistics.median(then) / statistics.median(now)
+                        compared.append(
+                            f"{name}, {size:,} files: original {statistics.median(then):.1f} ms,"
+                            f" this server {statistics.median(now):.1f} ms:"
+                            f" {ratio:.1f}x {'faster' if ratio >= 1 else 'as fast'}"
+                        )
+                    rss = f"peak RSS: original {old.peak_rss_mb():.0f} MB, this server {live.peak_rss_mb():.0f} MB"
+                    compared.append(f"  after those requests at {size:,} files, {rss}")
                 measured = {
                     "GraphQL files(first: 50) with predictions": repeat(
                         runs * 2,
                         lambda: _ms(
-                            lambda: client.post(
+                            lambda: ours.post(
                                 "/graphql", json={"query": FILES_QUERY}
                             ).raise_for_status()
                         ),
                     ),
-                    "GraphQL stats / GET /visualization/stats": repeat(
-                        runs,
-                        lambda: _ms(lambda: client.get("/visualization/stats").raise_for_status()),
-                    ),
                     "CSV export of every file": repeat(
-                        max(2, runs // 2), lambda: _ms(lambda: _csv(client))
+                        max(2, runs // 2), lambda: _ms(lambda: _csv(ours))
                     ),
                 }
             for name, runs_ms in measured.items():
                 out.append(Figure(f"{name}, {size:,} files", "ms", runs_ms))
                 by_name.setdefault(name, []).append((size, statistics.median(runs_ms)))
-    growth = []
+    growth = ["original (JSON file) vs this server (SQLite), measured in turns in one run:"]
+    growth += compared
     for name, points in by_name.items():
         steps = ", ".join(
             f"x{b[1] / a[1]:.1f} from {a[0]:,} to {b[0]:,}" for a, b in itertools.pairwise(points)
         )
-        growth.append(f"{name}: {steps}")
+        if steps:
+            growth.append(f"{name} (this server): {steps}")
     return out, growth

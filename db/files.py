@@ -12,12 +12,13 @@ from sqlmodel import Field, SQLModel, col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from db.predictions import PredictionRow
+from db.predictions import PredictionRow, delete_predictions, replace_predictions
 from db.types import UTCDateTime, utcnow
 
 
 class FileStatus(enum.StrEnum):
     PENDING = "pending"
+    QUEUED = "queued"  # a recognition job waits for it (migration 0004)
     PROCESSING = "processing"
     DONE = "done"
     FAILED = "failed"
@@ -27,7 +28,14 @@ class FileRow(SQLModel, table=True):
     __tablename__ = "files"
     # Never reuse the id of a deleted file: ids appear in image URLs, cursors and
     # client caches. PostgreSQL sequences never do; SQLite needs AUTOINCREMENT.
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        # Statistics group and count the best guesses of the files that are done;
+        # these indexes cover those queries, so they read no table rows.
+        sa.Index("ix_files_status_top_label", "status", "top_label"),
+        sa.Index("ix_files_status_top_make_model", "status", "top_make", "top_model"),
+        sa.Index("ix_files_status_top_confidence", "status", "top_confidence", "inference_ms"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     filename: str = Field(max_length=255)  # for display, already cleaned
@@ -54,8 +62,18 @@ class FileRow(SQLModel, table=True):
     model_id: str | None = Field(default=None, max_length=255)
     backend: str | None = Field(default=None, max_length=32)
     inference_ms: float | None = None
+    # The best guess (the rank 1 prediction), copied onto the file so that
+    # statistics and the make filter read indexed columns instead of joining the
+    # predictions. store_predictions and reset_to_pending keep them in step.
+    top_label: str | None = Field(default=None, max_length=255)
+    top_make: str | None = Field(default=None, max_length=64)
+    top_model: str | None = Field(default=None, max_length=128)
+    top_confidence: float | None = None
     # What the photo shows ("car", "not_car", "unsure"); null until done.
     verdict: str | None = Field(default=None, max_length=16)
+    # The catalog version the results were named from (zero-shot backend; null
+    # for classifiers): results of an older catalog are not this model's results.
+    catalog_version: int | None = None
 
 
 async def insert_file(
@@ -100,13 +118,7 @@ def _filtered(
         query = query.where(col(FileRow.filename).ilike(f"%{escaped}%", escape="\\"))
     if make:
         # The file's best guess is of this make (any case).
-        top1 = (
-            select(PredictionRow.id)
-            .where(col(PredictionRow.file_id) == col(FileRow.id))
-            .where(col(PredictionRow.rank) == 1)
-            .where(func.lower(col(PredictionRow.make)) == make.lower())
-        )
-        query = query.where(top1.exists())
+        query = query.where(func.lower(col(FileRow.top_make)) == make.lower())
     return query
 
 
@@ -147,6 +159,35 @@ async def count_files(
     return (await session.exec(query)).one()
 
 
+async def lock_files(session: AsyncSession, *, ids: Sequence[int]) -> Sequence[FileRow]:
+    """The files, each locked until the transaction ends, so two writers (an API
+    replica and a worker, two workers) decide about a file one after the other.
+    In id order, so that two of them never wait for each other. SQLite ignores
+    FOR UPDATE: a write transaction there locks the whole database anyway."""
+    query = (
+        select(FileRow)
+        .where(col(FileRow.id).in_(ids))
+        .order_by(col(FileRow.id))
+        .with_for_update()
+        # Read what the lock holder committed, not what this session cached.
+        .execution_options(populate_existing=True)
+    )
+    return (await session.exec(query)).all()
+
+
+async def lock_file(session: AsyncSession, *, file_id: int) -> FileRow | None:
+    found = await lock_files(session, ids=[file_id])
+    return found[0] if found else None
+
+
+async def queued_ids(session: AsyncSession) -> list[int]:
+    """Files whose recognition job is still to run, oldest first."""
+    query = (
+        select(FileRow.id).where(col(FileRow.status) == FileStatus.QUEUED).order_by(col(FileRow.id))
+    )
+    return [i for i in (await session.exec(query)).all() if i is not None]
+
+
 async def files_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> Sequence[FileRow]:
     return (await session.exec(select(FileRow).where(col(FileRow.id).in_(ids)))).all()
 
@@ -164,7 +205,37 @@ async def all_stored_keys(session: AsyncSession) -> set[str]:
     return set((await session.exec(select(FileRow.stored_key).distinct())).all())
 
 
+async def store_predictions(
+    session: AsyncSession,
+    *,
+    row: FileRow,
+    predictions: Sequence[PredictionRow],
+    verdict: str = "car",
+    catalog_version: int | None = None,
+) -> None:
+    """Replace the file's predictions (best first), its copy of the best one,
+    its verdict and the catalog version they came from."""
+    assert row.id is not None
+    await replace_predictions(session, file_id=row.id, predictions=predictions)
+    _copy_best(row, predictions[0] if predictions else None)
+    row.verdict = verdict
+    row.catalog_version = catalog_version
+    session.add(row)
+    await session.flush()
+
+
+def _copy_best(row: FileRow, best: PredictionRow | None) -> None:
+    row.top_label = best.label if best else None
+    row.top_make = best.make if best else None
+    row.top_model = best.model if best else None
+    row.top_confidence = best.confidence if best else None
+
+
 async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
+    """Forget the file's results: its predictions go, and it waits to be recognized."""
+    assert row.id is not None
+    await delete_predictions(session, file_id=row.id)
+    _copy_best(row, None)
     row.status = FileStatus.PENDING
     row.error = None
     row.processed_at = None
@@ -172,6 +243,7 @@ async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
     row.backend = None
     row.inference_ms = None
     row.verdict = None
+    row.catalog_version = None
     session.add(row)
     await session.flush()
     return row

@@ -9,10 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql.expression import SelectOfScalar
 
 from db.files import FileRow, FileStatus
-from db.predictions import PredictionRow
 
 # Confidence buckets of the histogram: [0, 0.1), [0.1, 0.2), ... [0.9, 1.0].
 BUCKETS = 10
@@ -31,14 +29,12 @@ async def _run(session: AsyncSession, query: sa.Executable) -> sa.Result[*tuple[
     return result
 
 
-def _top1() -> SelectOfScalar[PredictionRow]:
-    """The best prediction of each file that is done."""
-    return (
-        select(PredictionRow)
-        .join(FileRow, col(FileRow.id) == col(PredictionRow.file_id))
-        .where(col(PredictionRow.rank) == 1)
-        .where(col(FileRow.status) == FileStatus.DONE)
-    )
+# The best guess of each file, as the file row keeps it (db/files.py).
+_BEST = {"label": FileRow.top_label, "make": FileRow.top_make, "model": FileRow.top_model}
+
+
+def _done() -> sa.ColumnElement[bool]:
+    return col(FileRow.status) == FileStatus.DONE
 
 
 async def count_by_status(session: AsyncSession) -> dict[FileStatus, int]:
@@ -52,14 +48,14 @@ async def count_by_status(session: AsyncSession) -> dict[FileStatus, int]:
 async def top_counts(
     session: AsyncSession, *, columns: Sequence[str], limit: int = 10
 ) -> list[Counted]:
-    """The most frequent values of top-1 prediction columns (e.g. ("label",) or
-    ("make", "model")), most frequent first, ties in alphabetical order."""
-    top = _top1().subquery()
-    keys = [top.c[name] for name in columns]
+    """The most frequent values of the best guesses of the files that are done
+    (columns from "label", "make", "model"), most frequent first, ties in
+    alphabetical order."""
+    keys = [col(_BEST[name]) for name in columns]
     count = func.count().label("n")
     query = (
         sa.select(*keys, count)
-        .where(*(key.is_not(None) for key in keys))
+        .where(_done(), *(key.is_not(None) for key in keys))
         .group_by(*keys)
         .order_by(count.desc(), *keys)
         .limit(limit)
@@ -70,8 +66,7 @@ async def top_counts(
 
 async def confidence_histogram(session: AsyncSession) -> list[int]:
     """Counts of top-1 confidence in BUCKETS equal buckets, all in one pass."""
-    top = _top1().subquery()
-    confidence = top.c.confidence
+    confidence = col(FileRow.top_confidence)
     buckets = []
     for i in range(BUCKETS):
         low, high = i / BUCKETS, (i + 1) / BUCKETS
@@ -79,13 +74,17 @@ async def confidence_histogram(session: AsyncSession) -> list[int]:
         buckets.append(
             func.coalesce(func.sum(sa.case((sa.and_(confidence >= low, upper), 1), else_=0)), 0)
         )
-    row = (await _run(session, sa.select(*buckets))).one()
+    query = sa.select(*buckets).where(_done(), confidence.is_not(None))
+    row = (await _run(session, query)).one()
     return [int(value) for value in row]
 
 
 async def count_low_confidence(session: AsyncSession, *, threshold: float) -> int:
-    top = _top1().subquery()
-    query = sa.select(func.count()).select_from(top).where(top.c.confidence < threshold)
+    query = (
+        sa.select(func.count())
+        .select_from(FileRow)
+        .where(_done(), col(FileRow.top_confidence) < threshold)
+    )
     return int((await _run(session, query)).scalar_one())
 
 

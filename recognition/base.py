@@ -19,6 +19,9 @@ class ImageRef:
 
     path: Path
     mime_type: str
+    # As stored; 0 when unknown. What decoding it will cost is judged from them.
+    width: int = 0
+    height: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class Recognition:
     # kept whatever the verdict.
     verdict: Verdict = "car"
     color: ColorGuess | None = None
+    # The catalog version the guesses were named from (zero-shot); None for
+    # classifiers, whose answers do not depend on the catalog.
+    catalog_version: int | None = None
 
 
 @dataclass(frozen=True)

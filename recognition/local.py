@@ -2,7 +2,7 @@
 
 The model loads once, through the transformers Auto classes, from a Hub id or a
 local folder: on first use, or at start-up with PRELOAD_MODEL. Each image is
-decoded and preprocessed in a worker thread (JPEGs at reduced size); requests
+decoded and preprocessed on the server's decode pool (at reduced size); requests
 that arrive together are batched; the forward pass runs in one dedicated
 thread, so the event loop keeps serving while the model works.
 """
@@ -20,17 +20,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import anyio
 import torch
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 from transformers.utils import logging as hf_logging
 
 from config import Settings
 from errors import AppError, InvalidImage, RecognizerUnavailable
+from recognition import hub
 from recognition.base import Guess, ImageRef, Recognition, RecognizerStatus
 from recognition.batcher import MicroBatcher
 from recognition.onnx_runtime import OnnxClassifier
-from storage.decode import open_upright_rgb
+from storage.decode import open_upright_rgb, without_paths
+from storage.decode_pool import MB, DecodePool, decoded_bytes
 
 log = logging.getLogger("cars.recognizer")
 
@@ -42,8 +43,12 @@ RETRY_LOAD_AFTER_S = 30.0
 class LocalRecognizer:
     backend = "local"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, decoder: DecodePool | None = None) -> None:
+        """`decoder`: the server's decode pool; without one (the recognizer used
+        on its own, as the benchmarks do) it makes its own."""
         self.model_id = settings.hf_model
+        self._own_decoder = decoder is None
+        self._decoder = decoder or DecodePool(memory_bytes=settings.decode_memory_mb * MB)
         self._settings = settings
         self._model: Any = None
         self._processor: Any = None
@@ -74,6 +79,8 @@ class LocalRecognizer:
     async def close(self) -> None:
         await self._batcher.close()
         self._model_thread.shutdown(wait=False, cancel_futures=True)
+        if self._own_decoder:
+            self._decoder.close()
 
     def status(self) -> RecognizerStatus:
         if self._model is not None:
@@ -89,11 +96,13 @@ class LocalRecognizer:
 
     async def _recognize_one(self, ref: ImageRef) -> Recognition | AppError:
         started = time.perf_counter()
+        cost = decoded_bytes(ref.width, ref.height, fit=self._fit) if ref.width else None
         try:
             with self._batcher.coming():  # a batch may wait for this one
-                pixels = await anyio.to_thread.run_sync(self._preprocess, ref)
+                pixels = await self._decoder.run(lambda: self._preprocess(ref), cost=cost)
         except (OSError, ValueError) as exc:
-            return InvalidImage(f"The stored image could not be decoded: {exc}")
+            # OSError's message names the file: never show the server's paths
+            return InvalidImage(f"The stored image could not be decoded: {without_paths(str(exc))}")
         decode_ms = (time.perf_counter() - started) * 1000
         guesses, model_ms = await self._batcher.submit(pixels)
         return Recognition(
@@ -157,8 +166,14 @@ class LocalRecognizer:
         started = time.perf_counter()
         torch.set_num_threads(self._settings.torch_threads or os.cpu_count() or 1)
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        processor = AutoImageProcessor.from_pretrained(self.model_id)  # type: ignore[no-untyped-call]
-        model = AutoModelForImageClassification.from_pretrained(self.model_id)
+        # Fails within seconds, rather than minutes, where the Hub hangs.
+        cached = hub.cache_only(self.model_id)
+        processor = AutoImageProcessor.from_pretrained(  # type: ignore[no-untyped-call]
+            self.model_id, local_files_only=cached
+        )
+        model = AutoModelForImageClassification.from_pretrained(
+            self.model_id, local_files_only=cached
+        )
         labels = {int(k): str(v) for k, v in (model.config.id2label or {}).items()}
         if not labels:
             raise ValueError("the model has no class labels (config.id2label)")

@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import torch
 from transformers import AutoModel, AutoProcessor
 from transformers.utils import logging as hf_logging
@@ -43,7 +42,8 @@ from recognition.prompts import (
     entry_prompt,
     entry_year,
 )
-from storage.decode import open_upright_rgb
+from storage.decode import open_upright_rgb, without_paths
+from storage.decode_pool import MB, DecodePool, decoded_bytes
 
 log = logging.getLogger("cars.recognizer")
 
@@ -61,13 +61,20 @@ class _Outcome:
     verdict: Verdict
     color: ColorGuess | None
     model_ms: float
+    catalog_version: int
 
 
 class ZeroShotRecognizer:
     backend = "zero-shot"
 
-    def __init__(self, settings: Settings, catalog: CatalogSource) -> None:
+    def __init__(
+        self, settings: Settings, catalog: CatalogSource, *, decoder: DecodePool | None = None
+    ) -> None:
+        """`decoder`: the server's decode pool; without one (the recognizer used
+        on its own, as the benchmarks do) it makes its own."""
         self.model_id = settings.zero_shot_model
+        self._own_decoder = decoder is None
+        self._decoder = decoder or DecodePool(memory_bytes=settings.decode_memory_mb * MB)
         self._settings = settings
         self._source = catalog
         # torch only: the text and image towers are separate graphs, and the
@@ -109,6 +116,8 @@ class ZeroShotRecognizer:
     async def close(self) -> None:
         await self._batcher.close()
         self._model_thread.shutdown(wait=False, cancel_futures=True)
+        if self._own_decoder:
+            self._decoder.close()
 
     def status(self) -> RecognizerStatus:
         if self._model is not None:
@@ -126,11 +135,13 @@ class ZeroShotRecognizer:
 
     async def _recognize_one(self, ref: ImageRef) -> Recognition | AppError:
         started = time.perf_counter()
+        cost = decoded_bytes(ref.width, ref.height, fit=self._fit) if ref.width else None
         try:
-            with self._batcher.coming():
-                pixels = await anyio.to_thread.run_sync(self._preprocess, ref)
+            with self._batcher.coming():  # a batch may wait for this one
+                pixels = await self._decoder.run(lambda: self._preprocess(ref), cost=cost)
         except (OSError, ValueError) as exc:
-            return InvalidImage(f"The stored image could not be decoded: {exc}")
+            # OSError's message names the file: never show the server's paths
+            return InvalidImage(f"The stored image could not be decoded: {without_paths(str(exc))}")
         decode_ms = (time.perf_counter() - started) * 1000
         outcome = await self._batcher.submit(pixels)
         return Recognition(
@@ -140,6 +151,7 @@ class ZeroShotRecognizer:
             elapsed_ms=decode_ms + outcome.model_ms,
             verdict=outcome.verdict,
             color=outcome.color,
+            catalog_version=outcome.catalog_version,
         )
 
     def _preprocess(self, ref: ImageRef) -> torch.Tensor:
@@ -214,16 +226,21 @@ class ZeroShotRecognizer:
 
     def _forward(self, batch: list[torch.Tensor]) -> list[_Outcome]:
         started = time.perf_counter()
-        assert self._catalog is not None
+        # Read once: the next batch may load a newer catalog meanwhile.
+        catalog = self._catalog
+        assert catalog is not None
         with torch.inference_mode():
             pixels = torch.cat(batch).to(self._dtype)
             image = self._model.get_image_features(pixel_values=pixels).pooler_output.float()
             image = image / image.norm(dim=-1, keepdim=True)
-            car = self._logits(image, self._catalog.matrix)
+            car = self._logits(image, catalog.matrix)
             negative = self._logits(image, self._negatives)
             color = self._scores(self._logits(image, self._colors))
         share_ms = (time.perf_counter() - started) * 1000 / len(batch)
-        return [self._outcome(car[i], negative[i], color[i], share_ms) for i in range(len(batch))]
+        return [
+            self._outcome(catalog, car[i], negative[i], color[i], share_ms)
+            for i in range(len(batch))
+        ]
 
     def _logits(self, image: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
         if not texts.numel():  # an empty catalog
@@ -234,15 +251,19 @@ class ZeroShotRecognizer:
         return logits.sigmoid() if self._sigmoid else logits.softmax(dim=-1)
 
     def _outcome(
-        self, car: torch.Tensor, negative: torch.Tensor, color: torch.Tensor, model_ms: float
+        self,
+        catalog: _Catalog,
+        car: torch.Tensor,
+        negative: torch.Tensor,
+        color: torch.Tensor,
+        model_ms: float,
     ) -> _Outcome:
-        assert self._catalog is not None
         guesses: list[Guess] = []
         verdict: Verdict = "unsure"  # an empty catalog names nothing
         if car.numel():
             top = self._scores(car).topk(min(self._settings.top_k, car.numel()))
             for score, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                entry = self._catalog.guesses[index]
+                entry = catalog.guesses[index]
                 guesses.append(
                     Guess(
                         label=entry.label,
@@ -258,7 +279,13 @@ class ZeroShotRecognizer:
                 car.max(), negative.max() if negative.numel() else None, self._settings
             )
         best = int(color.argmax())
-        return _Outcome(guesses, verdict, ColorGuess(COLORS[best], float(color[best])), model_ms)
+        return _Outcome(
+            guesses,
+            verdict,
+            ColorGuess(COLORS[best], float(color[best])),
+            model_ms,
+            catalog.version,
+        )
 
     # --- loading ---
 

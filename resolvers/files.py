@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import anyio
 
 from db import files as db_files
+from db import listing
 from db.files import FileRow, FileStatus
-from db.predictions import PredictionRow, delete_predictions, predictions_for_files
+from db.predictions import PredictionRow, predictions_for_files
 from errors import AppError, InvalidInput, NotFound
 from events import FileEventKind
 from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
 from services import Services
+from storage.decode_pool import decoded_bytes
 from storage.thumbnails import make_thumbnail
 
 MAX_PAGE_SIZE = 100
+# Longest `search` accepted. File names are cut to at most MAX_FILENAME_LENGTH
+# characters (200 by default), so a longer search could match nothing; and a
+# pattern of 50,000 bytes or more is one SQLite refuses outright ("LIKE or GLOB
+# pattern too complex"), which must be the client's error, not an outage.
+MAX_SEARCH_LENGTH = 200
+# The whole listing is read in slices of this many files: memory stays bounded.
+LISTING_SLICE = 2000
 # Deletes work through ids in slices, so "delete everything" never builds one
 # enormous statement or holds one long transaction.
 DELETE_SLICE = 500
@@ -52,6 +62,7 @@ async def list_files(
     if not 0 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput(f"`first` must be between 0 and {MAX_PAGE_SIZE}.")
     after_id = decode_cursor(after) if after else None
+    _check_filters(search, make)
     async with svc.session() as session:
         rows = await db_files.list_files(
             session,
@@ -74,14 +85,36 @@ async def count_files(
     search: str | None = None,
     make: str | None = None,
 ) -> int:
+    _check_filters(search, make)
     async with svc.session() as session:
         return await db_files.count_files(session, status=status, search=search, make=make)
 
 
-async def all_files(svc: Services) -> Sequence[FileRow]:
-    """Every file, oldest first (the REST listing the original clients read)."""
-    async with svc.session() as session:
-        return await db_files.list_files(session)
+def _check_filters(search: str | None, make: str | None) -> None:
+    if search is not None and len(search) > MAX_SEARCH_LENGTH:
+        raise InvalidInput(
+            f"`search` is at most {MAX_SEARCH_LENGTH} characters long; got {len(search):,}."
+        )
+    # PostgreSQL text cannot hold NUL, and refuses a query that carries one.
+    if "\x00" in (search or "") or "\x00" in (make or ""):
+        raise InvalidInput("`search` and `make` cannot contain NUL characters.")
+
+
+FileSlice = tuple[list[tuple[Any, ...]], dict[int, list[tuple[Any, ...]]]]
+
+
+async def file_slices(svc: Services) -> AsyncIterator[FileSlice]:
+    """Every file with its predictions, oldest first, LISTING_SLICE files at a
+    time (db/listing.py lays them out), each slice read in its own short session
+    so that no connection is held while a client reads."""
+    after_id = 0
+    while True:
+        async with svc.session() as session:
+            found = await listing.file_slice(session, after_id=after_id, limit=LISTING_SLICE)
+        if not found[0]:
+            return
+        yield found
+        after_id = found[0][-1][0]
 
 
 async def rows_by_ids(svc: Services, file_ids: Sequence[int]) -> dict[int, FileRow]:
@@ -163,7 +196,6 @@ async def reprocess_file(svc: Services, file_id: str | int) -> FileRow:
     """Forget a file's results and queue it for recognition again."""
     row = await get_file(svc, file_id)
     async with svc.session(write=True) as session:
-        await delete_predictions(session, file_id=row.id or 0)
         row = await db_files.reset_to_pending(session, row=row)
         await session.commit()
     svc.events.publish(FileEventKind.PENDING, row)
@@ -175,19 +207,44 @@ def check_ids(file_ids: Sequence[object], *, limit: int) -> None:
         raise InvalidInput(f"At most {limit} ids per request; got {len(file_ids)}.")
 
 
-async def image_of(svc: Services, file_id: str | int) -> tuple[FileRow, Path]:
+async def open_image(svc: Services, file_id: str | int) -> tuple[FileRow, BinaryIO]:
+    """The file's row and its image, opened: what is open stays readable to the
+    end even if the file is deleted meanwhile, so a download racing a delete
+    gets the whole image or a 404, never a 500 or a short body."""
     row = await get_file(svc, file_id)
-    path = svc.blobs.path(row.stored_key)
-    if not await anyio.Path(path).exists():
-        raise NotFound(f"The image of file {row.id} is missing from storage.")
-    return row, path
+    return row, await _open(svc.blobs.path(row.stored_key), row)
 
 
-async def thumbnail_of(svc: Services, file_id: str | int) -> Path:
-    """The file's thumbnail, made on first request and kept beside the image."""
-    row, source = await image_of(svc, file_id)
+async def open_thumbnail(svc: Services, file_id: str | int) -> BinaryIO:
+    """The file's thumbnail, opened; made on first request and kept beside the
+    image. Requests for one not made yet wait for a single making of it."""
+    row = await get_file(svc, file_id)
     size = svc.settings.thumbnail_size
     thumb = svc.blobs.thumbnail_path(row.stored_key, size)
-    if not await anyio.Path(thumb).exists():
-        await anyio.to_thread.run_sync(lambda: make_thumbnail(source, thumb, size=size))
-    return thumb
+    try:
+        return await anyio.to_thread.run_sync(lambda: thumb.open("rb"))
+    except FileNotFoundError:
+        pass
+    await svc.thumbnails.run(thumb, lambda: _make_thumbnail(svc, row, thumb))
+    return await _open(thumb, row)
+
+
+async def _make_thumbnail(svc: Services, row: FileRow, thumb: Path) -> None:
+    size = svc.settings.thumbnail_size
+    with await _open(svc.blobs.path(row.stored_key), row) as source:
+        await svc.decoder.run(
+            lambda: make_thumbnail(source, thumb, size=size, scratch=svc.blobs.scratch(".jpg")),
+            cost=decoded_bytes(row.width, row.height, fit=size * 2),
+        )
+    # Deleted while its thumbnail was being made: the delete removed thumbnails
+    # before this one was in place, so this one goes too.
+    if not await anyio.Path(svc.blobs.path(row.stored_key)).exists():
+        await anyio.Path(thumb).unlink(missing_ok=True)
+
+
+async def _open(path: Path, row: FileRow) -> BinaryIO:
+    try:
+        return await anyio.to_thread.run_sync(lambda: path.open("rb"))
+    except FileNotFoundError:
+        # The row was there a moment ago: most likely the file was deleted since.
+        raise NotFound(f"No image for file {row.id}: it was deleted, or is missing.") from None

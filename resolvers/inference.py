@@ -10,8 +10,9 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from db import files as db_files
+from db.catalog import catalog_version
 from db.files import FileRow, FileStatus
-from db.predictions import PredictionRow, known_predictions, replace_predictions
+from db.predictions import PredictionRow, known_predictions
 from db.types import utcnow
 from errors import AppError, RecognizerUnavailable, UpstreamError
 from events import FileEventKind
@@ -30,7 +31,7 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
     assert row.id is not None
     async with svc.file_lock(row.id):
         row = await get_file(svc, row.id)  # as it is now, after any recognition we waited for
-        if row.status is FileStatus.DONE and row.model_id == svc.recognizer.model_id:
+        if has_results(row, svc.recognizer.model_id, await current_catalog(svc)):
             # Already this model's results. Listeners still hear that it is
             # done, so progress counted from events reaches 100%.
             svc.events.publish(FileEventKind.DONE, row)
@@ -39,7 +40,9 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
         if known is not None:
             return await _store(svc, row, known)
         await _set(svc, row, FileStatus.PROCESSING)
-        ref = ImageRef(svc.blobs.path(row.stored_key), row.mime_type)
+        ref = ImageRef(
+            svc.blobs.path(row.stored_key), row.mime_type, width=row.width, height=row.height
+        )
         try:
             [outcome] = await svc.recognizer.recognize([ref])
         except RecognizerUnavailable:
@@ -122,13 +125,44 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
             )
         )
     async with svc.session(write=True) as session:
-        await replace_predictions(session, file_id=row.id or 0, predictions=predictions)
-        _mark_done(row, recognition.model_id, recognition.backend, recognition.elapsed_ms)
-        row.verdict = recognition.verdict
-        session.add(row)
-        await session.commit()
-    svc.events.publish(FileEventKind.DONE, row)
-    return row
+        # Under the file's row lock: a job run twice (its worker died after this
+        # commit, before the queue heard) or by two workers at once stores this
+        # model's results once, and a file deleted meanwhile gets none.
+        current = await db_files.lock_file(session, file_id=row.id or 0)
+        if current is None:
+            return row  # deleted while it was recognized: nothing to store
+        if not has_results(current, recognition.model_id, recognition.catalog_version):
+            await db_files.store_predictions(
+                session,
+                row=current,
+                predictions=predictions,
+                verdict=recognition.verdict,
+                catalog_version=recognition.catalog_version,
+            )
+            _mark_done(current, recognition.model_id, recognition.backend, recognition.elapsed_ms)
+            session.add(current)
+            await session.commit()
+    svc.events.publish(FileEventKind.DONE, current)
+    return current
+
+
+async def current_catalog(svc: Services) -> int | None:
+    """The catalog version the recognizer names from now; None for backends
+    whose answers do not depend on the catalog (the classifiers)."""
+    if svc.recognizer.backend != "zero-shot":
+        return None
+    async with svc.session() as session:
+        return await catalog_version(session)
+
+
+def has_results(row: FileRow, model_id: str, catalog: int | None) -> bool:
+    """The file holds this model's results; for zero-shot, named from this
+    catalog version (an edited catalog may name the car differently)."""
+    return (
+        row.status is FileStatus.DONE
+        and row.model_id == model_id
+        and row.catalog_version == catalog
+    )
 
 
 def _mark_done(row: FileRow, model_id: str, backend: str, elapsed_ms: float) -> None:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
+import anyio
+import orjson
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from resolvers import files
-from rest.shapes import image_metadata
+from rest.shapes import image_metadata, listed_metadata
 from services import Services
 
 # The stored bytes came from a stranger: the browser must take them as the type
@@ -21,15 +28,63 @@ _UNTRUSTED_BYTES = {
 }
 
 
+class OpenFileResponse(FileResponse):
+    """A FileResponse from a file opened before the response began: its length
+    and bytes come from the open file, which a concurrent delete cannot take
+    away, so the body always matches the Content-Length it declared. (Starlette's
+    own stats, then reopens, the path, and a delete in between gives a 500 or a
+    short body.) Ranges, ETag and HEAD work as in FileResponse."""
+
+    def __init__(self, handle: BinaryIO, **kwargs: Any) -> None:
+        self._handle = handle
+        super().__init__(handle.name, stat_result=os.fstat(handle.fileno()), **kwargs)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._handle.close()
+
+    @asynccontextmanager
+    async def _open_file(self) -> AsyncIterator[anyio.AsyncFile[bytes]]:
+        self._handle.seek(0)
+        yield anyio.wrap_file(self._handle)
+
+    async def _handle_simple(self, send: Send, send_header_only: bool, send_pathsend: bool) -> None:
+        # never "pathsend": the server would open the path again
+        await super()._handle_simple(send, send_header_only, False)
+
+
 def _svc(request: Request) -> Services:
     return request.state.services  # type: ignore[no-any-return]
 
 
-async def list_files(request: Request) -> JSONResponse:
-    svc = _svc(request)
-    rows = await files.all_files(svc)
-    found = await files.predictions(svc, [r.id for r in rows if r.id is not None])
-    return JSONResponse([image_metadata(r, found.get(r.id or 0, [])) for r in rows])
+async def list_files(request: Request) -> Response:
+    """The whole collection as one JSON array, streamed a slice at a time."""
+    slices = files.file_slices(_svc(request))
+    # The first slice is read before the answer starts: a database outage is
+    # still a 503 rather than a cut-off 200.
+    first = await anext(slices, None)
+    return StreamingResponse(_json_array(first, slices), media_type="application/json")
+
+
+async def _json_array(
+    first: files.FileSlice | None, rest: AsyncIterator[files.FileSlice]
+) -> AsyncIterator[bytes]:
+    yield b"["
+    if first is not None:
+        yield _items(first)
+        async for more in rest:
+            yield b"," + _items(more)
+    yield b"]"
+
+
+def _items(found: files.FileSlice) -> bytes:
+    """One slice as the items of a JSON array (no brackets). orjson writes the
+    datetimes as isoformat() does."""
+    rows, predictions = found
+    items = [listed_metadata(row, predictions.get(row[0], ())) for row in rows]
+    return orjson.dumps(items)[1:-1]
 
 
 async def get_file(request: Request) -> JSONResponse:
@@ -54,24 +109,24 @@ async def reprocess(request: Request) -> JSONResponse:
     return JSONResponse(image_metadata(row, []))
 
 
-async def image(request: Request) -> FileResponse:
-    row, path = await files.image_of(_svc(request), request.path_params["image_id"])
+async def image(request: Request) -> OpenFileResponse:
+    row, handle = await files.open_image(_svc(request), request.path_params["image_id"])
     disposition = f"inline; filename*=utf-8''{quote(row.filename)}"
-    return FileResponse(
-        path,
+    return OpenFileResponse(
+        handle,
         media_type=row.mime_type,
         headers={**_UNTRUSTED_BYTES, "Content-Disposition": disposition},
     )
 
 
-async def thumbnail(request: Request) -> FileResponse:
-    path = await files.thumbnail_of(_svc(request), request.path_params["image_id"])
-    return FileResponse(path, media_type="image/jpeg", headers=_UNTRUSTED_BYTES)
+async def thumbnail(request: Request) -> OpenFileResponse:
+    handle = await files.open_thumbnail(_svc(request), request.path_params["image_id"])
+    return OpenFileResponse(handle, media_type="image/jpeg", headers=_UNTRUSTED_BYTES)
 
 
 # One route per path with every method it takes, so that a 405 names them all
 # in its `Allow` header.
-async def _collection(request: Request) -> JSONResponse:
+async def _collection(request: Request) -> Response:
     return await (delete_all if request.method == "DELETE" else list_files)(request)
 
 

@@ -4,6 +4,7 @@ there are never renamed or retyped; new ones are added beside them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from db.files import FileRow, FileStatus
@@ -24,25 +25,57 @@ def prediction(row: PredictionRow) -> dict[str, Any]:
 
 def image_metadata(row: FileRow, predictions: Sequence[PredictionRow]) -> dict[str, Any]:
     processed = row.status is FileStatus.DONE
+    return _metadata(
+        row.id, row.filename, row.mime_type, row.size, row.status.value, row.error, row.width,
+        row.height, row.sha256, row.uploaded_at.isoformat(),
+        row.processed_at.isoformat() if row.processed_at else None,
+        row.model_id, row.backend, row.inference_ms,
+        results=[prediction(p) for p in predictions] if processed else None,
+    )  # fmt: skip
+
+
+def listed_metadata(fields: Sequence[Any], predictions: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """`image_metadata` for the listing: a file as db/listing.FILE_FIELDS lays it
+    out (times as datetimes, for orjson), its predictions as PREDICTION_FIELDS."""
+    processed = fields[4] == FileStatus.DONE.value
+    results = (
+        [
+            {"label": label, "confidence": round(confidence, 4), "make": make,
+             "model": model, "body_type": body_type, "year": year}
+            for label, confidence, make, model, body_type, year in predictions
+        ]
+        if processed
+        else None
+    )  # fmt: skip
+    return _metadata(*fields, results=results)
+
+
+def _metadata(
+    file_id: int | None, filename: str, mime_type: str, size: int, status: str,
+    error: str | None, width: int, height: int, sha256: str, uploaded_at: str | datetime,
+    processed_at: str | datetime | None, model_id: str | None, backend: str | None,
+    inference_ms: float | None, *, results: list[dict[str, Any]] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """ImageMetadata: the original's fields first, then ours."""
     return {
-        "id": row.id,
-        "filename": row.filename,
-        "path": f"/files/{row.id}/image",
-        "upload_date": row.uploaded_at.isoformat(),
-        "processed": processed,
-        "results": [prediction(p) for p in predictions] if processed else None,
-        "mime_type": row.mime_type,
-        "size_bytes": row.size,
-        "status": row.status.value,
-        "error": row.error,
-        "width": row.width,
-        "height": row.height,
-        "sha256": row.sha256,
-        "thumbnail_url": f"/files/{row.id}/thumbnail",
-        "processed_at": row.processed_at.isoformat() if row.processed_at else None,
-        "model_id": row.model_id,
-        "backend": row.backend,
-        "inference_ms": row.inference_ms,
+        "id": file_id,
+        "filename": filename,
+        "path": f"/files/{file_id}/image",
+        "upload_date": uploaded_at,
+        "processed": status == "done",
+        "results": results,
+        "mime_type": mime_type,
+        "size_bytes": size,
+        "status": status,
+        "error": error,
+        "width": width,
+        "height": height,
+        "sha256": sha256,
+        "thumbnail_url": f"/files/{file_id}/thumbnail",
+        "processed_at": processed_at,
+        "model_id": model_id,
+        "backend": backend,
+        "inference_ms": inference_ms,
     }
 
 

@@ -25,12 +25,13 @@ from schema.events import Subscription
 from schema.files import FileMutations, FileQueries
 from schema.inference import InferenceMutations
 from schema.limits import DocumentLimits, Limits, too_complex
+from schema.nodes import NodeQueries
 from schema.stats import StatsQueries
 from schema.uploads import UploadMutations
 
 log = logging.getLogger("cars.graphql")
 
-Query = merge_types("Query", (FileQueries, StatsQueries, CatalogQueries))
+Query = merge_types("Query", (FileQueries, NodeQueries, StatsQueries, CatalogQueries))
 Mutation = merge_types(
     "Mutation", (UploadMutations, InferenceMutations, FileMutations, CatalogMutations)
 )

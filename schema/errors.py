@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import strawberry
 
@@ -22,8 +24,11 @@ class ErrorCode(enum.Enum):
     DUPLICATE = errors.Duplicate.code
     EMPTY_NAME = errors.EmptyName.code
     TOO_MANY = errors.TooMany.code
+    UNAVAILABLE = errors.Unavailable.code
     RECOGNIZER_UNAVAILABLE = errors.RecognizerUnavailable.code
     UPSTREAM_ERROR = errors.UpstreamError.code
+    FELL_BEHIND = errors.FellBehind.code
+    STILL_QUEUED = errors.StillQueued.code
 
 
 @strawberry.type(description="A problem with one input of a mutation; the other inputs went ahead.")
@@ -42,3 +47,24 @@ class UserError:
         cls, exc: errors.AppError, *, index: int | None = None, input: str | None = None
     ) -> UserError:
         return cls(code=ErrorCode(exc.code), message=exc.message, index=index, input=input)
+
+
+Done = TypeVar("Done")
+Shown = TypeVar("Shown")
+
+
+def split_outcomes(
+    outcomes: Sequence[Done | errors.AppError],
+    inputs: Sequence[str | None],
+    show: Callable[[Done], Shown],
+) -> tuple[list[Shown], list[UserError]]:
+    """A batch mutation's outcomes, one per input in order: what went ahead (as
+    `show` presents it) and a user error for each one that did not."""
+    done: list[Shown] = []
+    problems: list[UserError] = []
+    for index, (value, outcome) in enumerate(zip(inputs, outcomes, strict=True)):
+        if isinstance(outcome, errors.AppError):
+            problems.append(UserError.of(outcome, index=index, input=value))
+        else:
+            done.append(show(outcome))
+    return done, problems

@@ -12,11 +12,12 @@ from strawberry import Info
 
 from db import files as db_files
 from db.files import FileRow
-from errors import AppError, NotFound
+from errors import NotFound
 from resolvers import files
 from resolvers.ids import encode_cursor, global_id
 from schema.context import Context
-from schema.errors import UserError
+from schema.errors import UserError, split_outcomes
+from schema.relay import Node
 
 FileStatus = strawberry.enum(
     db_files.FileStatus,
@@ -50,7 +51,7 @@ class Prediction:
 
 
 @strawberry.type(description="An uploaded photo.")
-class File:
+class File(Node):
     database_id: int = strawberry.field(description="The integer id the REST routes use.")
     filename: str = strawberry.field(description="The client's file name, cleaned for display.")
     mime_type: str = strawberry.field(description="Detected from the content, not the name.")
@@ -75,17 +76,23 @@ class File:
         "predictions are kept either way; unless CAR they are guesses, not a finding.",
     )
 
-    @strawberry.field(description="A global id, for `file(id:)` and client caches.")
+    @strawberry.field(description="A global id, for `file(id:)`, `node(id:)` and client caches.")
     def id(self) -> strawberry.ID:
         return strawberry.ID(global_id("File", self.database_id))
 
-    @strawberry.field(description="Where to download the image itself.")
-    def image_url(self) -> str:
-        return f"/files/{self.database_id}/image"
+    @strawberry.field(
+        description="Where to download the image itself: absolute when the server's "
+        "PUBLIC_BASE_URL is set, else a path on this server."
+    )
+    def image_url(self, info: Info[Context, None]) -> str:
+        return _public(info, f"/files/{self.database_id}/image")
 
-    @strawberry.field(description="A small upright JPEG preview.")
-    def thumbnail_url(self) -> str:
-        return f"/files/{self.database_id}/thumbnail"
+    @strawberry.field(
+        description="A small upright JPEG preview: absolute when the server's PUBLIC_BASE_URL "
+        "is set, else a path on this server."
+    )
+    def thumbnail_url(self, info: Info[Context, None]) -> str:
+        return _public(info, f"/files/{self.database_id}/thumbnail")
 
     @strawberry.field(description="What the recognizer saw, most confident first.")
     async def predictions(self, info: Info[Context, None]) -> list[Prediction]:
@@ -128,6 +135,11 @@ class File:
             inference_ms=row.inference_ms,
             verdict=Verdict(row.verdict) if row.verdict else None,
         )
+
+
+def _public(info: Info[Context, None], path: str) -> str:
+    base = info.context.services.settings.public_base_url
+    return f"{base}{path}" if base else path
 
 
 @strawberry.type
@@ -196,7 +208,11 @@ class FileQueries:
         after: str | None = None,
         status: FileStatus | None = None,  # type: ignore[valid-type]
         search: Annotated[
-            str | None, strawberry.argument(description="Part of the file name, any case.")
+            str | None,
+            strawberry.argument(
+                description="Part of the file name, any case, taken literally; at most"
+                f" {files.MAX_SEARCH_LENGTH} characters (longer is INVALID_INPUT)."
+            ),
         ] = None,
         make: Annotated[
             str | None,
@@ -259,15 +275,10 @@ class FileMutations:
     ) -> DeleteFilesPayload:
         services = info.context.services
         files.check_ids(ids, limit=services.settings.max_batch_ids)
-        deleted: list[strawberry.ID] = []
-        problems: list[UserError] = []
-        for index, (value, outcome) in enumerate(
-            zip(ids, await files.delete_files(services, ids), strict=False)
-        ):
-            if isinstance(outcome, AppError):
-                problems.append(UserError.of(outcome, index=index, input=value))
-            else:
-                deleted.append(strawberry.ID(global_id("File", outcome.id or 0)))
+        outcomes = await files.delete_files(services, ids)
+        deleted, problems = split_outcomes(
+            outcomes, ids, lambda row: strawberry.ID(global_id("File", row.id or 0))
+        )
         return DeleteFilesPayload(deleted_ids=deleted, errors=problems)
 
     @strawberry.mutation(description="Clear a file's results and mark it pending again.")

@@ -84,9 +84,11 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 def stored_images(settings: Settings) -> list[Path]:
-    """Every image file on disk, and anything left in tmp/."""
+    """Every image file on disk, and anything left in tmp/ (but the lock files
+    that say which server process owns what)."""
     root = settings.upload_dir
-    return sorted(p for p in [*root.glob("images/*/*"), *root.glob("tmp/*")] if p.is_file())
+    found = [*root.glob("images/*/*"), *root.glob("tmp/**/*")]
+    return sorted(p for p in found if p.is_file() and p.name != "lock")
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,9 @@ from typing import Any, cast
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from db.files import FileStatus, get_file
+from db.files import FileStatus, get_file, store_predictions
 from db.predictions import PredictionRow
+from db.types import utcnow
 from recognition.labels import parse_label
 from services import Services
 from tests import images
@@ -43,14 +44,15 @@ def record_predictions(
             row = await get_file(session, file_id=file_id)
             assert row is not None
             row.status = FileStatus.DONE
+            row.processed_at = utcnow()
             row.inference_ms = inference_ms
-            session.add(row)
-            for rank, (label, confidence) in enumerate(labels, start=1):
+            predictions = []
+            for label, confidence in labels:
                 parts = parse_label(label)
-                session.add(
+                predictions.append(
                     PredictionRow(
                         file_id=file_id,
-                        rank=rank,
+                        rank=0,
                         label=label,
                         confidence=confidence,
                         make=parts.make,
@@ -59,6 +61,7 @@ def record_predictions(
                         year=parts.year,
                     )
                 )
+            await store_predictions(session, row=row, predictions=predictions)
             await session.commit()
 
     portal_run(client, write)

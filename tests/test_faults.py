@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import random
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
@@ -28,7 +30,7 @@ from tests import fake_hf as hf
 from tests import images
 from tests.conftest import stored_images
 from tests.fake_hf import FakeHuggingFace
-from tests.helpers import gql, upload_jpeg
+from tests.helpers import gql, gql_upload, upload_jpeg
 from tests.tcp_proxy import TcpProxy
 
 
@@ -100,6 +102,51 @@ def test_a_database_outage_fails_cleanly_with_503_and_recovers(
             proxy.stop()
 
 
+UPLOAD_FILES = (
+    "mutation($files: [Upload!]!) { uploadFiles(files: $files) { files { id } errors { code } } }"
+)
+INFER_FILES = "mutation($ids: [ID!]!) { inferFiles(ids: $ids) { files { id } errors { code message index } } }"
+
+
+def test_batch_mutations_in_a_database_outage_answer_unavailable_not_a_masked_bug(
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings, outage, proxy = _outage_settings(make_settings, database_url)
+    try:
+        with TestClient(create_app(settings)) as client:
+            ids = [str(upload_jpeg(client, f"{n}.jpg", color=(n, 0, 0))["id"]) for n in range(2)]
+            with caplog.at_level(logging.DEBUG), outage():
+                inferred = gql(client, INFER_FILES, {"ids": ids})
+                uploaded = gql_upload(
+                    client,
+                    UPLOAD_FILES,
+                    {"0": ("new.jpg", images.jpeg(color=(9, 9, 9)))},
+                    {"files": [None]},
+                    {"0": ["variables.files.0"]},
+                ).json()
+            # inferFiles: each id fails on its own, saying why, with a code
+            payload = inferred["data"]["inferFiles"]
+            assert payload["files"] == []
+            assert [e["code"] for e in payload["errors"]] == ["UNAVAILABLE", "UNAVAILABLE"]
+            assert [e["index"] for e in payload["errors"]] == [0, 1]
+            assert all("database" in e["message"] for e in payload["errors"])
+            # uploadFiles: nothing can be stored, so the request as a whole fails
+            [error] = uploaded["errors"]
+            assert error["extensions"]["code"] == "UNAVAILABLE"
+            assert "database" in error["message"]
+            assert "Unexpected error" not in str([inferred, uploaded])
+            bugs = [r for r in caplog.records if r.levelno >= logging.ERROR]
+            assert not bugs, [r.getMessage() for r in bugs]
+            # afterwards both work again
+            assert gql(client, INFER_FILES, {"ids": []})["data"]["inferFiles"]["errors"] == []
+            assert client.get("/files/").status_code == 200
+    finally:
+        if proxy is not None:
+            proxy.stop()
+
+
 def test_results_lost_to_an_outage_leave_the_file_pending_not_processing(
     make_hf_settings: Callable[..., Settings], fake_hf: FakeHuggingFace, tmp_path: Path
 ) -> None:
@@ -161,7 +208,7 @@ def test_sigkill_in_the_middle_of_uploads_loses_nothing_acknowledged(
 ) -> None:
     """Four clients upload in a loop; the server is killed with SIGKILL at a
     random moment, then started again on the same data."""
-    env = {"DATABASE_URL": database_url, "RECOGNIZER": "huggingface", "ORPHAN_GRACE_SECONDS": "0"}
+    env = {"DATABASE_URL": database_url, "RECOGNIZER": "huggingface"}
     acknowledged: dict[int, str] = {}  # id → sha256 of what was sent
     stop = threading.Event()
     lock = threading.Lock()
@@ -209,7 +256,8 @@ def test_sigkill_in_the_middle_of_uploads_loses_nothing_acknowledged(
         uploads = tmp_path / "uploads"
         on_disk = {p.name for p in uploads.glob("images/*/*") if p.is_file()}
         assert on_disk == {f["sha256"] for f in listed.values()}
-        assert not [p for p in uploads.glob("tmp/*") if p.is_file()]
+        # and no partial upload is left (only the new server's own lock file)
+        assert [p.name for p in uploads.glob("tmp/**/*") if p.is_file()] == ["lock"]
 
 
 def _chaos(seed: int) -> Callable[[Any], Any]:

@@ -4,6 +4,7 @@
 
 const STATUS_WORDS = {
   PENDING: "Pending",
+  QUEUED: "Queued",
   PROCESSING: "Recognizing…",
   DONE: "Recognized",
   FAILED: "Failed",

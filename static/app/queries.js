@@ -25,8 +25,9 @@ export const MAKES = `query Makes { stats { topMakes { make } } }`;
 
 export const PENDING_COUNT = `query PendingCount { files(first: 0, status: PENDING) { totalCount } }`;
 
+// Dropped photos are recognized at once, in the background (they come back QUEUED).
 export const UPLOAD = `mutation Upload($file: Upload!) {
-  uploadFile(file: $file) { file { ${FILE_FIELDS} } errors { code message } }
+  uploadFile(file: $file, recognize: true) { file { ${FILE_FIELDS} } errors { code message } }
 }`;
 
 export const INFER = `mutation Infer($ids: [ID!]!) {

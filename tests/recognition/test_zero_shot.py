@@ -4,6 +4,7 @@ database catalog; its scores checked against transformers' own pipeline."""
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,51 @@ def test_text_embeddings_are_kept_on_disk_and_reused(zs_settings: Settings) -> N
         )
         infer(client, upload(client, noise_png(7)))
         assert services(client).recognizer._texts.computed == 1  # type: ignore[attr-defined]
+
+
+def test_a_file_is_named_again_once_the_catalog_changed(zs_settings: Settings) -> None:
+    """A file's results hold for the catalog they were named from: asked again
+    with no change it keeps them (nothing recomputed), after a change inferFile
+    and recognizeFiles (the job path) name it from the new catalog."""
+    file_query = "query($id: ID!) { file(id: $id) { status processedAt predictions { label } } }"
+    recognize = "mutation($ids: [ID!]!) { recognizeFiles(ids: $ids) { errors { code } } }"
+
+    def switch_off(client: TestClient, label: str) -> None:
+        found = gql(
+            client, "query($s: String) { catalog(search: $s) { nodes { id label } } }", {"s": label}
+        )
+        [target] = [n for n in found["data"]["catalog"]["nodes"] if n["label"] == label]
+        gql(
+            client,
+            "mutation($id: ID!) { updateCatalogEntry(id: $id, changes: {enabled: false}) { errors { code } } }",
+            {"id": target["id"]},
+        )
+
+    def stored(client: TestClient, file_id: int) -> dict[str, Any]:
+        file: dict[str, Any] = gql(client, file_query, {"id": str(file_id)})["data"]["file"]
+        return file
+
+    with TestClient(create_app(zs_settings)) as client:
+        file_id = upload(client, noise_png(8))
+        infer(client, file_id)
+        first = stored(client, file_id)
+        infer(client, file_id)
+        gql(client, recognize, {"ids": [str(file_id)]})
+        assert stored(client, file_id) == first  # this catalog's results: kept
+
+        label = first["predictions"][0]["label"]
+        switch_off(client, label)
+        second = infer(client, file_id)
+        assert label not in [p["label"] for p in second["predictions"]]
+        renamed = stored(client, file_id)
+        assert renamed["processedAt"] != first["processedAt"]
+
+        label = renamed["predictions"][0]["label"]
+        switch_off(client, label)
+        gql(client, recognize, {"ids": [str(file_id)]})
+        deadline = time.monotonic() + 60
+        while (now := stored(client, file_id))["processedAt"] == renamed["processedAt"]:
+            assert time.monotonic() < deadline, now
+            time.sleep(0.05)
+        assert now["status"] == "DONE"
+        assert label not in [p["label"] for p in now["predictions"]]

@@ -281,3 +281,40 @@ def test_visualization_routes_answer_json_errors_for_wrong_methods(
     assert response.status_code == 405
     assert "detail" in response.json()
     assert images  # the module's helpers are in use elsewhere in this file
+
+
+def test_stats_follow_recognition_reuse_and_reprocessing(
+    make_settings: Any, tiny_model: Any
+) -> None:
+    """Statistics and the make filter read each file's best guess from its row:
+    recognizing, reusing the results of the same bytes, and reprocessing keep it
+    in step with the predictions."""
+    with TestClient(create_app(make_settings(hf_model=str(tiny_model)))) as client:
+        photo = images.jpeg(color=(120, 30, 200))
+        first = client.post("/upload/", files={"file": ("a.jpg", photo, "image/jpeg")})
+        a = first.json()["files"][0]["id"]
+        best = client.post(f"/inference/{a}").json()["predictions"][0]
+        stats = client.get("/visualization/stats").json()
+        assert stats["top_brands"] == [{"label": best["label"], "count": 1}]
+        assert stats["top_makes"] == [{"make": best["make"], "count": 1}]
+        assert stats["top_models"] == [{"make": best["make"], "model": best["model"], "count": 1}]
+        assert sum(b["count"] for b in stats["confidence_histogram"]) == 1
+
+        # the same bytes again: the stored results are reused, best guess included
+        again = client.post("/upload/", files={"file": ("b.jpg", photo, "image/jpeg")})
+        b = again.json()["files"][0]["id"]
+        assert client.post(f"/inference/{b}").json()["predictions"][0] == best
+        assert client.get("/visualization/stats").json()["top_brands"] == [
+            {"label": best["label"], "count": 2}
+        ]
+        query = "query($make: String) { files(make: $make) { nodes { databaseId } } }"
+        found = gql(client, query, {"make": best["make"].upper()})["data"]["files"]["nodes"]
+        assert [f["databaseId"] for f in found] == [b, a]
+
+        # reprocessing forgets the best guess with the predictions
+        client.post(f"/files/{a}/reprocess")
+        stats = client.get("/visualization/stats").json()
+        assert stats["top_brands"] == [{"label": best["label"], "count": 1}]
+        assert stats["processed_files"] == 1
+        found = gql(client, query, {"make": best["make"]})["data"]["files"]["nodes"]
+        assert [f["databaseId"] for f in found] == [b]

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+import errors
 from resolvers import stats
+from schema.errors import ErrorCode, UserError
 from services import Services
 from tests.conftest import PREFLIGHT
 from tests.helpers import gql
@@ -126,3 +128,25 @@ def test_a_query_over_the_legacy_graphql_ws_protocol_is_refused_in_words(
     assert answer["payload"]["extensions"]["code"] == "OPERATION_NOT_ALLOWED"
     assert "graphql-transport-ws" in answer["payload"]["message"]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def _every_app_error(kind: type[errors.AppError] = errors.AppError) -> list[type[errors.AppError]]:
+    found = []
+    for sub in kind.__subclasses__():
+        found += [sub, *_every_app_error(sub)]
+    return found
+
+
+def test_every_app_error_has_an_error_code() -> None:
+    """A new error in errors.py that a resolver raises must reach the client as a
+    typed code, never as "Unexpected error." because its code is missing."""
+    kinds = _every_app_error()
+    assert errors.Unavailable in kinds
+    assert errors.FellBehind in kinds
+    missing = [k.__name__ for k in kinds if k.code not in {c.value for c in ErrorCode}]
+    assert not missing, f"add these to schema/errors.ErrorCode: {missing}"
+    # and every code stands for an error that exists
+    assert {c.value for c in ErrorCode} == {k.code for k in kinds}
+    for kind in kinds:
+        user_error = UserError.of(kind("words for a person"), index=0, input="7")
+        assert user_error.code.value == kind.code

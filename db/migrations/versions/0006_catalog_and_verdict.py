@@ -1,7 +1,7 @@
-"""the zero-shot catalog (seeded) and each file's verdict
+"""the zero-shot catalog (seeded), and each file's verdict and catalog version
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-28 04:30:00
 """
 
@@ -15,7 +15,7 @@ from db.seed import seed_rows
 from db.types import utcnow
 
 revision: str = "0006"
-down_revision: str | None = "0002"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -48,6 +48,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("verdict", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True)
         )
+        batch_op.add_column(sa.Column("catalog_version", sa.Integer(), nullable=True))
 
     now = utcnow()
     op.bulk_insert(entries, [{**row, "created_at": now, "updated_at": now} for row in seed_rows()])
@@ -56,6 +57,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.drop_column("catalog_version")
         batch_op.drop_column("verdict")
     op.drop_table("catalog_state")
     with op.batch_alter_table("catalog_entries", schema=None) as batch_op:
