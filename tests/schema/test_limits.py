@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -166,6 +167,62 @@ def test_a_document_longer_than_the_limit_is_refused_before_parsing(client: Test
     # A comment is no token, but parsing it still costs time on the event loop.
     assert "at most 16384 are accepted" in _refused(gql(client, long_comment(20)), "length")
     assert gql(client, long_comment(15))["data"]["stats"]["totalFiles"] == 0
+
+
+HUGE = "9" * 5000  # more digits than Python's int() accepts (4,300)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"{{ files(first: {HUGE}) {{ totalCount }} }}",
+        f"{{ catalog(first: {HUGE}) {{ totalCount }} }}",
+        f"{{ files(first: -{HUGE}) {{ totalCount }} }}",
+        f"{{ nodes(ids: [1, {HUGE}]) {{ id }} }}",
+        f"query($n: Int = {HUGE}) {{ files(first: $n) {{ totalCount }} }}",
+    ],
+)
+def test_an_integer_of_thousands_of_digits_is_the_clients_mistake(
+    client: TestClient, caplog: pytest.LogCaptureFixture, query: str
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        posted = gql(client, query)
+        got = client.get("/graphql", params={"query": query}).json()
+    for answer in (posted, got):
+        assert answer.get("data") is None
+        [error] = answer["errors"]
+        assert error["message"] == (
+            "An integer of 5000 digits is not a value any argument accepts;"
+            " integers have at most 4300 digits."
+        )
+        assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert gql(client, "{ files(first: 0100) { totalCount } }")["errors"]  # no leading zeros
+    assert gql(client, "{ catalog(first: 2) { totalCount } }")["data"]["catalog"]["totalCount"] > 0
+
+
+def test_a_variable_of_thousands_of_digits_is_the_clients_mistake(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = (
+        '{"query": "query($n: Int) { files(first: $n) { totalCount } }",'
+        f' "variables": {{"n": {HUGE}}}}}'
+    )
+    with caplog.at_level(logging.DEBUG):
+        posted = client.post("/graphql", content=body, headers={"Content-Type": "application/json"})
+        got = client.get(
+            "/graphql",
+            params={
+                "query": "query($n: Int) { files(first: $n) { totalCount } }",
+                "variables": f'{{"n": {HUGE}}}',
+            },
+        )
+    for answer in (posted, got):
+        assert answer.status_code == 400, answer.text
+        assert "more digits than any value takes" in answer.text
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 # Each kind of "Did you mean" graphql-core writes, with the name it suggests.
