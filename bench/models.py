@@ -4,7 +4,9 @@ the same code as a Hub id. The tests and the load test use the tiny one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 LABELS_FILE = Path(__file__).parents[1] / "tests" / "stanford_cars_classes.txt"
 
@@ -39,6 +41,26 @@ def save_tiny_vit(folder: Path) -> None:
 
 # Words the tiny CLIP's tokenizer is trained on: every word of the catalog and
 # of the prompts, so that no prompt falls apart into single bytes.
+def _in_fixed_order(bpe: Any) -> Any:
+    """The trained tokenizer with its tokens numbered, and its merges ranked, in
+    a fixed order. The trainer does both in hash order, which changes from run
+    to run, and so did every prompt's token ids and text embedding: a test on
+    scores of the tiny CLIP passed or failed by chance."""
+    from tokenizers import Tokenizer
+
+    state = json.loads(bpe.to_str())
+    specials = [t["content"] for t in sorted(state["added_tokens"], key=lambda t: t["id"])]
+    rest = sorted(set(state["model"]["vocab"]) - set(specials), key=lambda t: (len(t), t))
+    ids = {token: i for i, token in enumerate([*specials, *rest])}
+    state["model"]["vocab"] = ids
+    for added in state["added_tokens"]:
+        added["id"] = ids[added["content"]]
+    merges = [m.split(" ", 1) if isinstance(m, str) else m for m in state["model"]["merges"]]
+    # Shorter first: a merge's parts are always made before it.
+    state["model"]["merges"] = sorted(merges, key=lambda m: (len(m[0]) + len(m[1]), m[0], m[1]))
+    return Tokenizer.from_str(json.dumps(state))
+
+
 def _tokenizer_words() -> list[str]:
     from config import NEGATIVE_PROMPTS
     from db.seed import seed_entries
@@ -105,6 +127,7 @@ def save_tiny_clip(
     )
     # Every byte also as a word of its own, so that it exists as a word's end.
     bpe.train_from_iterator([*_tokenizer_words(), *alphabet], trainer=trainer)
+    bpe = _in_fixed_order(bpe)
     bos, eos = bpe.token_to_id("<|startoftext|>"), bpe.token_to_id("<|endoftext|>")
     bpe.post_processor = processors.TemplateProcessing(
         single="<|startoftext|> $A <|endoftext|>",
