@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     hf_retry_budget_seconds: float = Field(default=120, gt=0)
     hf_backoff_seconds: float = Field(default=1, ge=0)
     hf_max_concurrency: int = Field(default=4, ge=1, le=256)
+    # A transformers object-detection model (Hub id or folder) that finds the
+    # vehicles of a photo, each then classified on its own. Unset: off.
+    detector: str | None = None
+    detector_threshold: float = Field(default=0.5, ge=0, lt=1)
+    detector_max_vehicles: int = Field(default=10, ge=1, le=100)
 
     # --- zero-shot recognition and verdicts ---
     # Any transformers zero-shot image classification model (CLIP, SigLIP, ...).

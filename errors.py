@@ -19,7 +19,7 @@
     └── FellBehind           a subscriber read its events too slowly to be kept up to date
 
 Resolvers raise these. GraphQL turns them into typed user errors and REST into
-the status codes of REST_COMPAT.md. Anything else is a bug: it is logged with its
+the status codes of docs/rest-compat.md. Anything else is a bug: it is logged with its
 traceback and the client sees a generic message.
 """
 

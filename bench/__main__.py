@@ -1,6 +1,6 @@
 """`python -m bench [section ...]`: the benchmark suite. Numbers are printed,
-never asserted. Sections: recognition, server, uploads, scale (all by default), and cluster
-(only when named: it starts real processes and needs PostgreSQL).
+never asserted. Sections: recognition, server, uploads, scale, detection (all by
+default), and cluster (only when named: it starts real processes and needs PostgreSQL).
 BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
 LOAD_SECONDS), `python -m bench graphql` hostile GraphQL documents against a
@@ -15,12 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import decode, graphql_cost, load, queue, recognition, scale, uploads
+from bench import decode, detection, graphql_cost, load, queue, recognition, scale, uploads
 from bench import server as overhead
 from bench.harness import Figure, header
 from recognition.local import resolve_engine
 
-SECTIONS = ("recognition", "server", "uploads", "scale")
+SECTIONS = ("recognition", "server", "uploads", "scale", "detection")
 # Run only when named: processes, PostgreSQL, several minutes.
 CLUSTER = ("cluster",)
 # Run only when named: each has its own report (load and graphql an exit status).
@@ -62,7 +62,7 @@ def figures_table(wanted: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = folder / "vit-b16"
-        if {"recognition", "server"} & set(wanted):
+        if {"recognition", "server", "detection"} & set(wanted):
             recognition.make_model(model)
         for section in wanted:
             print(f"-- {section} ...", file=sys.stderr, flush=True)
@@ -77,6 +77,10 @@ def figures_table(wanted: list[str]) -> None:
                     notes += lines
             elif section == "uploads":
                 figures += uploads.figures(runs)
+            elif section == "detection":
+                found, lines = detection.figures(model, folder, runs)
+                figures += found
+                notes += lines
             elif section == "cluster":
                 found, lines = queue.figures(runs)
                 figures += found

@@ -14,6 +14,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from db.predictions import PredictionRow, delete_predictions, replace_predictions
 from db.types import UTCDateTime, utcnow
+from db.vehicles import delete_vehicles
 
 
 class FileStatus(enum.StrEnum):
@@ -69,6 +70,11 @@ class FileRow(SQLModel, table=True):
     top_make: str | None = Field(default=None, max_length=64)
     top_model: str | None = Field(default=None, max_length=128)
     top_confidence: float | None = None
+    # The colour of what the predictions describe (the main vehicle, or the
+    # whole photo), and the detector that looked for vehicles, if one did.
+    color: str | None = Field(default=None, max_length=16)
+    color_confidence: float | None = None
+    detector: str | None = Field(default=None, max_length=255)
     # What the photo shows ("car", "not_car", "unsure"); null until done.
     verdict: str | None = Field(default=None, max_length=16)
     # The catalog version the results were named from (zero-shot backend; null
@@ -235,6 +241,7 @@ async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
     """Forget the file's results: its predictions go, and it waits to be recognized."""
     assert row.id is not None
     await delete_predictions(session, file_id=row.id)
+    await delete_vehicles(session, file_id=row.id)
     _copy_best(row, None)
     row.status = FileStatus.PENDING
     row.error = None
@@ -242,6 +249,9 @@ async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
     row.model_id = None
     row.backend = None
     row.inference_ms = None
+    row.color = None
+    row.color_confidence = None
+    row.detector = None
     row.verdict = None
     row.catalog_version = None
     session.add(row)

@@ -11,9 +11,20 @@ from storage.decode_pool import DecodePool
 def create_recognizer(
     settings: Settings, decoder: DecodePool, catalog: CatalogSource | None = None
 ) -> Recognizer:
-    """`decoder`: the server's one decode pool, for backends that decode pixels.
-    `catalog`: the names the zero-shot backend chooses from (the stored catalog
-    in the server); the other backends ignore it."""
+    """The backend, wrapped so that each photo (or each vehicle in it, with
+    DETECTOR) gets its guesses, a verdict and a colour. `decoder`: the server's
+    one decode pool, for everything that decodes pixels. `catalog`: the names
+    the zero-shot backend chooses from (the stored catalog in the server); the
+    other backends ignore it."""
+    from recognition.vehicles import VehicleRecognizer
+
+    classifier = create_classifier(settings, decoder, catalog)
+    return VehicleRecognizer(classifier, settings, decoder=decoder)
+
+
+def create_classifier(
+    settings: Settings, decoder: DecodePool, catalog: CatalogSource | None = None
+) -> Recognizer:
     # Imported here: each backend pulls in heavy libraries (torch, aiohttp) that
     # the other does not need.
     if settings.recognizer == "zero-shot":
@@ -25,7 +36,7 @@ def create_recognizer(
     if settings.recognizer == "huggingface":
         from recognition.huggingface import HuggingFaceRecognizer
 
-        return WithVerdicts(HuggingFaceRecognizer(settings), settings)
+        return WithVerdicts(HuggingFaceRecognizer(settings), settings, decoder=decoder)
     from recognition.local import LocalRecognizer
 
-    return WithVerdicts(LocalRecognizer(settings, decoder=decoder), settings)
+    return WithVerdicts(LocalRecognizer(settings, decoder=decoder), settings, decoder=decoder)

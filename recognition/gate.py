@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio
 import numpy as np
 import torch
 
 from config import Settings
 from errors import AppError
 from recognition.base import ImageRef, Recognition, Recognizer, RecognizerStatus, Verdict
-from storage.decode import open_upright_rgb
+from recognition.crops import decode_cost, open_ref
+from storage.decode_pool import DecodePool
 
 # ImageNet-1k classes that are road vehicles or unmistakable parts of one (the
 # standard class index order): ambulance, beach wagon, cab, car mirror, car
@@ -66,7 +66,8 @@ class VehicleGate:
         self._model = model.eval()
 
     def pixels(self, ref: ImageRef) -> torch.Tensor:
-        image = open_upright_rgb(ref.path, fit=self.side).resize((self.side, self.side))
+        # The whole photo, or the box's region (a vehicle the detector found).
+        image = open_ref(ref, fit=self.side).resize((self.side, self.side))
         array = (np.asarray(image, dtype=np.float32) / 255 - _MEAN) / _STD
         return torch.from_numpy(array).permute(2, 0, 1)[None]
 
@@ -76,8 +77,9 @@ class VehicleGate:
             probabilities = self._model(pixels).softmax(dim=-1)
         return probabilities[:, list(VEHICLE_CLASSES)].sum(dim=-1).tolist()  # type: ignore[no-any-return]
 
-    async def probability(self, ref: ImageRef) -> float:
-        pixels = await anyio.to_thread.run_sync(self.pixels, ref)
+    async def probability(self, ref: ImageRef, decoder: DecodePool) -> float:
+        cost = decode_cost(ref, fit=self.side)
+        pixels = await decoder.run(lambda: self.pixels(ref), cost=cost)
         loop = asyncio.get_running_loop()
         [found] = await loop.run_in_executor(self._thread, self.vehicle_probability, pixels)
         return found
@@ -89,8 +91,10 @@ class VehicleGate:
 class WithVerdicts:
     """Wraps a classifier backend and gives each recognition a verdict."""
 
-    def __init__(self, inner: Recognizer, settings: Settings) -> None:
+    def __init__(self, inner: Recognizer, settings: Settings, *, decoder: DecodePool) -> None:
+        """`decoder`: the server's decode pool, where the gate decodes its pixels."""
         self.inner = inner
+        self._decoder = decoder
         self.backend = inner.backend
         self.model_id = inner.model_id
         self._settings = settings
@@ -118,7 +122,8 @@ class WithVerdicts:
         if isinstance(outcome, AppError):
             return outcome
         started = time.perf_counter()
-        vehicle = await self._gate.probability(ref) if self._gate is not None else None
+        gate = self._gate
+        vehicle = await gate.probability(ref, self._decoder) if gate is not None else None
         top1 = outcome.guesses[0].score if outcome.guesses else 0.0
         verdict = classifier_verdict(top1, vehicle, self._settings)
         gate_ms = (time.perf_counter() - started) * 1000

@@ -32,6 +32,7 @@ from config import Settings
 from errors import AppError, InvalidImage, RecognizerUnavailable
 from recognition.base import ColorGuess, Guess, ImageRef, Recognition, RecognizerStatus, Verdict
 from recognition.batcher import MicroBatcher
+from recognition.crops import decode_cost, open_ref
 from recognition.embeddings import TextEmbeddings
 from recognition.local import RETRY_LOAD_AFTER_S, _input_side, _with_precision, resolve_engine
 from recognition.prompts import (
@@ -42,8 +43,8 @@ from recognition.prompts import (
     entry_prompt,
     entry_year,
 )
-from storage.decode import open_upright_rgb, without_paths
-from storage.decode_pool import MB, DecodePool, decoded_bytes
+from storage.decode import without_paths
+from storage.decode_pool import MB, DecodePool
 
 log = logging.getLogger("cars.recognizer")
 
@@ -135,7 +136,7 @@ class ZeroShotRecognizer:
 
     async def _recognize_one(self, ref: ImageRef) -> Recognition | AppError:
         started = time.perf_counter()
-        cost = decoded_bytes(ref.width, ref.height, fit=self._fit) if ref.width else None
+        cost = decode_cost(ref, fit=self._fit)
         try:
             with self._batcher.coming():  # a batch may wait for this one
                 pixels = await self._decoder.run(lambda: self._preprocess(ref), cost=cost)
@@ -155,7 +156,7 @@ class ZeroShotRecognizer:
         )
 
     def _preprocess(self, ref: ImageRef) -> torch.Tensor:
-        image = open_upright_rgb(ref.path, fit=self._fit)
+        image = open_ref(ref, fit=self._fit)  # the whole photo, or the box's region
         pixels: torch.Tensor = self._image_processor(images=[image], return_tensors="pt")[
             "pixel_values"
         ]

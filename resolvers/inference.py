@@ -4,6 +4,7 @@ failed, and the predictions are stored with who made them."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine, Sequence
@@ -14,10 +15,12 @@ from db.catalog import catalog_version
 from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow, known_predictions
 from db.types import utcnow
+from db.vehicles import replace_vehicles
 from errors import AppError, RecognizerUnavailable, UpstreamError
 from events import FileEventKind
-from recognition.base import Guess, ImageRef, Recognition, Verdict
+from recognition.base import Guess, ImageRef, Recognition
 from recognition.labels import parse_label
+from resolvers import vehicles
 from resolvers.files import check_ids, get_file
 from services import Services
 
@@ -31,7 +34,8 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
     assert row.id is not None
     async with svc.file_lock(row.id):
         row = await get_file(svc, row.id)  # as it is now, after any recognition we waited for
-        if has_results(row, svc.recognizer.model_id, await current_catalog(svc)):
+        current = (svc.recognizer.model_id, vehicles.current_detector(svc))
+        if has_results(row, *current, await current_catalog(svc)):
             # Already this model's results. Listeners still hear that it is
             # done, so progress counted from events reaches 100%.
             svc.events.publish(FileEventKind.DONE, row)
@@ -91,20 +95,18 @@ async def _known(svc: Services, row: FileRow) -> Recognition | None:
     model_id = svc.recognizer.model_id
     async with svc.session() as session:
         known = await known_predictions(session, sha256=row.sha256, model_id=model_id)
-        source = await db_files.get_file(session, file_id=known[0].file_id) if known else None
     if not known:
         return None
-    return Recognition(
+    recognition = Recognition(
         guesses=[Guess(p.label, p.confidence, p.make, p.model, p.body_type, p.year) for p in known],
         model_id=model_id,
         backend=svc.recognizer.backend,
-        elapsed_ms=(time.perf_counter() - started) * 1000,
-        verdict=_verdict(source.verdict if source else None),
+        elapsed_ms=0,
     )
-
-
-def _verdict(stored: str | None) -> Verdict:
-    return "not_car" if stored == "not_car" else "unsure" if stored == "unsure" else "car"
+    recalled = await vehicles.recall(svc, recognition, known[0].file_id)
+    if recalled is None:
+        return None
+    return dataclasses.replace(recalled, elapsed_ms=(time.perf_counter() - started) * 1000)
 
 
 async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileRow:
@@ -131,7 +133,9 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
         current = await db_files.lock_file(session, file_id=row.id or 0)
         if current is None:
             return row  # deleted while it was recognized: nothing to store
-        if not has_results(current, recognition.model_id, recognition.catalog_version):
+        if not has_results(
+            current, recognition.model_id, recognition.detector, recognition.catalog_version
+        ):
             await db_files.store_predictions(
                 session,
                 row=current,
@@ -139,6 +143,10 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
                 verdict=recognition.verdict,
                 catalog_version=recognition.catalog_version,
             )
+            await replace_vehicles(
+                session, file_id=row.id or 0, vehicles=vehicles.to_rows(recognition)
+            )
+            vehicles.mark_color(current, recognition)
             _mark_done(current, recognition.model_id, recognition.backend, recognition.elapsed_ms)
             session.add(current)
             await session.commit()
@@ -155,12 +163,14 @@ async def current_catalog(svc: Services) -> int | None:
         return await catalog_version(session)
 
 
-def has_results(row: FileRow, model_id: str, catalog: int | None) -> bool:
-    """The file holds this model's results; for zero-shot, named from this
-    catalog version (an edited catalog may name the car differently)."""
+def has_results(row: FileRow, model_id: str, detector: str | None, catalog: int | None) -> bool:
+    """The file holds this model's results, found with this detector (or none)
+    and, for zero-shot, named from this catalog version (an edited catalog may
+    name the car differently)."""
     return (
         row.status is FileStatus.DONE
         and row.model_id == model_id
+        and row.detector == detector
         and row.catalog_version == catalog
     )
 

@@ -2,10 +2,10 @@
 Swagger UI (/docs) and ReDoc (/redoc).
 
 The routes are plain Starlette handlers with nothing to derive a schema from, so
-it is written here by hand, from REST_COMPAT.md and what rest/shapes.py returns.
+it is written here by hand, from docs/rest-compat.md and what rest/shapes.py returns.
 tests/rest/test_docs.py fails when the app serves a route that is missing here.
 A route served with and without a trailing slash is described once, spelled as
-REST_COMPAT.md spells it.
+docs/rest-compat.md spells it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _or_null(schema: Json) -> Json:
 
 
 def _object(properties: Json, **extra: Any) -> Json:
-    """An object with all these properties. Others may come too: REST_COMPAT.md
+    """An object with all these properties. Others may come too: docs/rest-compat.md
     welcomes new fields."""
     return {"type": "object", "properties": properties, "required": list(properties), **extra}
 

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from bench.models import save_tiny_clip, save_tiny_vit
+from bench.models import save_tiny_clip, save_tiny_vit, save_yolos
 from config import Settings
 from server import create_app
 from tests.fake_hf import FakeHuggingFace
@@ -108,6 +108,16 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     transformers' pipeline load it like a Hub id)."""
     folder = tmp_path_factory.mktemp("tiny-clip")
     save_tiny_clip(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real YOLOS object detector, two layers and random weights spread so
+    that it finds boxes of several COCO kinds (bench/models.py), saved as a Hub
+    model is."""
+    folder = tmp_path_factory.mktemp("tiny-yolos")
+    save_yolos(folder)
     return folder
 
 

@@ -2,8 +2,11 @@
 
 // What a card shows of a file.
 const FILE_FIELDS = `
-  id databaseId filename status error modelId recognizer inferenceMs thumbnailUrl verdict
-  predictions { rank label confidence make model bodyType year }`;
+  id databaseId filename status error modelId recognizer inferenceMs thumbnailUrl width height
+  verdict
+  predictions { rank label confidence make model bodyType year }
+  color { name }
+  vehicles { box { x y width height } score kind color { name } }`;
 
 export const FILES = `query Files($first: Int!, $after: String, $status: FileStatus, $search: String, $make: String) {
   files(first: $first, after: $after, status: $status, search: $search, make: $make) {

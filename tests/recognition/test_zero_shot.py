@@ -226,18 +226,18 @@ def test_a_catalog_change_reaches_another_replica_without_a_restart(
 def test_text_embeddings_are_kept_on_disk_and_reused(zs_settings: Settings) -> None:
     with TestClient(create_app(zs_settings)) as client:
         infer(client, upload(client, noise_png(5)))
-        texts = services(client).recognizer._texts  # type: ignore[attr-defined]
+        texts = services(client).recognizer.classifier._texts  # type: ignore[attr-defined]
         assert texts.computed > 600  # the whole catalog, the negatives, the colours
         assert texts.path.is_file()
     with TestClient(create_app(zs_settings)) as client:  # a restart
         infer(client, upload(client, noise_png(6)))
-        assert services(client).recognizer._texts.computed == 0  # type: ignore[attr-defined]
+        assert services(client).recognizer.classifier._texts.computed == 0  # type: ignore[attr-defined]
         gql(
             client,
             'mutation { addCatalogEntries(entries: [{make: "Lucid", model: "Air", yearFrom: 2022}]) { errors { code } } }',
         )
         infer(client, upload(client, noise_png(7)))
-        assert services(client).recognizer._texts.computed == 1  # type: ignore[attr-defined]
+        assert services(client).recognizer.classifier._texts.computed == 1  # type: ignore[attr-defined]
 
 
 def test_a_file_is_named_again_once_the_catalog_changed(zs_settings: Settings) -> None:
@@ -286,3 +286,37 @@ def test_a_file_is_named_again_once_the_catalog_changed(zs_settings: Settings) -
             time.sleep(0.05)
         assert now["status"] == "DONE"
         assert label not in [p["label"] for p in now["predictions"]]
+
+
+def test_each_vehicle_is_named_from_the_catalog_with_a_detector(
+    zs_settings: Settings, tiny_detector: Path
+) -> None:
+    """With DETECTOR, each vehicle's crop is named by the zero-shot model: its
+    predictions carry the catalog entry's own fields, and the file's are the
+    main vehicle's, with its verdict and its colour from the colour prompts."""
+    settings = zs_settings.model_copy(update={"detector": str(tiny_detector)})
+    query = (
+        "query($id: ID!) { file(id: $id) { verdict detector color { name }"
+        " predictions { label make model bodyType } vehicles { color { name }"
+        " predictions { label make model bodyType } } } }"
+    )
+    with TestClient(create_app(settings)) as client:
+        file_id = upload(client, noise_png(9))
+        infer(client, file_id)
+        file = gql(client, query, {"id": str(file_id)})["data"]["file"]
+        entries = {e["label"]: e for e in enabled_entries(client)}
+    assert file["detector"] == str(tiny_detector)
+    assert file["vehicles"], "the tiny detector finds boxes in any photo"
+    assert file["verdict"] in ("CAR", "NOT_CAR", "UNSURE")
+    main = file["vehicles"][0]
+    assert file["predictions"] == main["predictions"]
+    assert file["color"] == main["color"]
+    assert main["color"]["name"] in COLORS
+    for vehicle in file["vehicles"]:
+        for p in vehicle["predictions"]:
+            entry = entries[p["label"]]
+            assert (p["make"], p["model"], p["bodyType"]) == (
+                entry["make"],
+                entry["model"],
+                entry["bodyType"],
+            )
