@@ -357,9 +357,9 @@ class ZeroShotRecognizer:
 def one_thread() -> Iterator[None]:
     """Torch on one thread for the catalog's product. From some thousands of
     names MKL spreads it over every core, and a parallel region waits for its
-    slowest thread: on a busy machine that cost 11 ms at the 90th percentile for
-    10,000 names (0.04 ms to 2.5 ms on one thread), and 10,000 names then cost
-    1.7 times what 196 did, whose product is too small to be spread."""
+    slowest thread: on a busy 2-core machine, 10,000 names took 1.4 ms (median)
+    and 11 to 12 ms (90th percentile) on two threads, against 0.75 and 2.5 ms on
+    one (width 512; 0.04 ms at width 16). 196 names are never spread."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
