@@ -202,15 +202,6 @@ async def delete_files(session: AsyncSession, *, ids: Sequence[int]) -> None:
     await session.exec(delete(FileRow).where(col(FileRow.id).in_(ids)))
 
 
-async def count_references(session: AsyncSession, *, stored_key: str) -> int:
-    query = select(func.count()).select_from(FileRow).where(col(FileRow.stored_key) == stored_key)
-    return (await session.exec(query)).one()
-
-
-async def all_stored_keys(session: AsyncSession) -> set[str]:
-    return set((await session.exec(select(FileRow.stored_key).distinct())).all())
-
-
 async def store_predictions(
     session: AsyncSession,
     *,

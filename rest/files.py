@@ -17,7 +17,8 @@ from starlette.types import Receive, Scope, Send
 
 from resolvers import files
 from rest.shapes import image_metadata, listed_metadata
-from services import Services
+from rest.state import services_of
+from storage.objects import OpenObject
 
 # The stored bytes came from a stranger: the browser must take them as the type
 # we detected and never run anything inside them.
@@ -55,13 +56,9 @@ class OpenFileResponse(FileResponse):
         await super()._handle_simple(send, send_header_only, False)
 
 
-def _svc(request: Request) -> Services:
-    return request.state.services  # type: ignore[no-any-return]
-
-
 async def list_files(request: Request) -> Response:
     """The whole collection as one JSON array, streamed a slice at a time."""
-    slices = files.file_slices(_svc(request))
+    slices = files.file_slices(services_of(request))
     # The first slice is read before the answer starts: a database outage is
     # still a 503 rather than a cut-off 200.
     first = await anext(slices, None)
@@ -88,40 +85,55 @@ def _items(found: files.FileSlice) -> bytes:
 
 
 async def get_file(request: Request) -> JSONResponse:
-    svc = _svc(request)
+    svc = services_of(request)
     row = await files.get_file(svc, request.path_params["image_id"])
     found = await files.predictions(svc, [row.id or 0])
     return JSONResponse(image_metadata(row, found.get(row.id or 0, [])))
 
 
 async def delete_file(request: Request) -> JSONResponse:
-    row = await files.delete_file(_svc(request), request.path_params["image_id"])
+    row = await files.delete_file(services_of(request), request.path_params["image_id"])
     return JSONResponse({"message": f"Deleted file {row.id} ({row.filename})."})
 
 
 async def delete_all(request: Request) -> JSONResponse:
-    count = await files.delete_all_files(_svc(request))
+    count = await files.delete_all_files(services_of(request))
     return JSONResponse({"message": f"Deleted {count} files.", "deleted": count})
 
 
 async def reprocess(request: Request) -> JSONResponse:
-    row = await files.reprocess_file(_svc(request), request.path_params["image_id"])
+    row = await files.reprocess_file(services_of(request), request.path_params["image_id"])
     return JSONResponse(image_metadata(row, []))
 
 
-async def image(request: Request) -> OpenFileResponse:
-    row, handle = await files.open_image(_svc(request), request.path_params["image_id"])
+async def image(request: Request) -> Response:
+    row, opened = await files.open_image(services_of(request), request.path_params["image_id"])
     disposition = f"inline; filename*=utf-8''{quote(row.filename)}"
-    return OpenFileResponse(
-        handle,
-        media_type=row.mime_type,
-        headers={**_UNTRUSTED_BYTES, "Content-Disposition": disposition},
+    return _serve(opened, row.mime_type, {"Content-Disposition": disposition})
+
+
+async def thumbnail(request: Request) -> Response:
+    opened = await files.open_thumbnail(services_of(request), request.path_params["image_id"])
+    return _serve(opened, "image/jpeg", {})
+
+
+def _serve(opened: OpenObject, media_type: str, headers: dict[str, str]) -> Response:
+    """A file in the local folder is served from its open handle (ranges, ETag,
+    HEAD); an S3 object streams as it arrives: a large image is never held whole."""
+    headers = {**_UNTRUSTED_BYTES, **headers}
+    if opened.handle is not None:
+        return OpenFileResponse(opened.handle, media_type=media_type, headers=headers)
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in opened.chunks():
+                yield chunk
+        finally:
+            await opened.close()
+
+    return StreamingResponse(
+        body(), media_type=media_type, headers={**headers, "Content-Length": str(opened.size)}
     )
-
-
-async def thumbnail(request: Request) -> OpenFileResponse:
-    handle = await files.open_thumbnail(_svc(request), request.path_params["image_id"])
-    return OpenFileResponse(handle, media_type="image/jpeg", headers=_UNTRUSTED_BYTES)
 
 
 # One route per path with every method it takes, so that a 405 names them all

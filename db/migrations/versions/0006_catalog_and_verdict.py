@@ -1,7 +1,7 @@
 """the zero-shot catalog (seeded), and each file's verdict and catalog version
 
 Revision ID: 0006
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-28 04:30:00
 """
 
@@ -15,7 +15,7 @@ from db.seed import seed_rows
 from db.types import utcnow
 
 revision: str = "0006"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
