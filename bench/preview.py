@@ -6,10 +6,12 @@ tests/recognition/test_preview.py (which bounds it) and `scripts/bench uploads`
 
 from __future__ import annotations
 
+import io
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from bench.images import photo_like
@@ -30,7 +32,7 @@ def sample_photos() -> dict[str, bytes]:
     found = {
         "jpeg 4000x3000": images.jpeg(4000, 3000),
         "jpeg 3000x2000, EXIF rotated": images.jpeg(3000, 2000, orientation=6),
-        "noise 1600x1200": images.noisy_jpeg(1600, 1200),
+        "noise 1600x1200": _noise(1600, 1200),
         "transparent PNG 1400x1000": car_images.encoded(rgba),
     }
     for seed in range(4):
@@ -39,6 +41,15 @@ def sample_photos() -> dict[str, bytes]:
         car = car_images.car(paint, width=1600, height=1000, noise=6, seed=len(name))
         found[f"{name} car 1600x1000"] = car_images.encoded(car, "JPEG")
     return found
+
+
+def _noise(width: int, height: int) -> bytes:
+    """Random pixels, the hardest case for a JPEG preview, the same every run
+    (tests/images.noisy_jpeg draws new ones each time)."""
+    pixels = np.random.default_rng(11).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=95)
+    return out.getvalue()
 
 
 @dataclass(frozen=True)
