@@ -68,6 +68,11 @@ class FileRow(SQLModel, table=True):
     top_make: str | None = Field(default=None, max_length=64)
     top_model: str | None = Field(default=None, max_length=128)
     top_confidence: float | None = None
+    # Raised by the database itself (triggers, migration 0008) on every change
+    # to the row or to its predictions, whoever writes them: what a cache of
+    # the file's rendering is keyed by (db/listing.py). Read it from the
+    # database; a loaded row does not follow the triggers.
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 async def insert_file(

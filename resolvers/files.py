@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from db import files as db_files
 from db import listing
 from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow, predictions_for_files
-from errors import AppError, InvalidInput, NotFound
+from errors import AppError, InvalidInput, NotFound, Unavailable
 from events import FileEventKind
 from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
 from services import Services
@@ -82,21 +82,51 @@ async def count_files(
         return await db_files.count_files(session, status=status, search=search, make=make)
 
 
-FileSlice = tuple[list[tuple[Any, ...]], dict[int, list[tuple[Any, ...]]]]
+# Renders one file of the listing: a tuple in db/listing.FILE_FIELDS order and
+# its predictions in PREDICTION_FIELDS order, to the JSON of one element.
+Render = Callable[[tuple[Any, ...], Sequence[tuple[Any, ...]]], bytes]
 
 
-async def file_slices(svc: Services) -> AsyncIterator[FileSlice]:
-    """Every file with its predictions, oldest first, LISTING_SLICE files at a
-    time (db/listing.py lays them out), each slice read in its own short session
-    so that no connection is held while a client reads."""
+async def listing_slices(svc: Services, render: Render, shape: str) -> AsyncIterator[list[bytes]]:
+    """Every file of the listing, oldest first, LISTING_SLICE files at a time,
+    each as its element's JSON: the one kept in the database when it was
+    rendered by `shape` for the row as it is now (db/listing.py), else rendered
+    by `render` and kept for the next time. Each slice is read in its own short
+    session, so that no connection is held while a client reads."""
     after_id = 0
     while True:
         async with svc.session() as session:
-            found = await listing.file_slice(session, after_id=after_id, limit=LISTING_SLICE)
-        if not found[0]:
+            found = await listing.kept_slice(
+                session, after_id=after_id, limit=LISTING_SLICE, shape=shape
+            )
+            stale = [file_id for file_id, body in found if body is None]
+            rows, predictions = (
+                await listing.files_to_render(session, ids=stale) if stale else ([], {})
+            )
+        if not found:
             return
-        yield found
-        after_id = found[0][-1][0]
+        fresh = [
+            (fields[0], version, render(fields, predictions.get(fields[0], ())))
+            for version, fields in rows
+        ]
+        rendered = {file_id: body for file_id, _, body in fresh}
+        bodies = [kept if kept is not None else rendered.get(i) for i, kept in found]
+        yield [body for body in bodies if body is not None]  # None: deleted meanwhile
+        await _keep(svc, fresh, shape)
+        after_id = found[-1][0]
+
+
+async def _keep(svc: Services, rendered: list[tuple[int, int, bytes]], shape: str) -> None:
+    """Keep fresh renderings, when that makes no writer wait: the listing is a
+    read, and a body not kept now is only rendered again next time."""
+    if not rendered or svc.write_turn.locked():
+        return
+    try:
+        async with svc.session(write=True) as session:
+            if await listing.keep(session, rendered=rendered, shape=shape):
+                await session.commit()
+    except Unavailable:
+        pass  # logged by svc.session; the listing itself was already read
 
 
 async def rows_by_ids(svc: Services, file_ids: Sequence[int]) -> dict[int, FileRow]:

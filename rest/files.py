@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from resolvers import files
-from rest.shapes import image_metadata, listed_metadata
+from rest.shapes import image_metadata, listed_json, listing_shape
 from services import Services
 
 # The stored bytes came from a stranger: the browser must take them as the type
@@ -29,7 +28,7 @@ def _svc(request: Request) -> Services:
 
 async def list_files(request: Request) -> Response:
     """The whole collection as one JSON array, streamed a slice at a time."""
-    slices = files.file_slices(_svc(request))
+    slices = files.listing_slices(_svc(request), listed_json, listing_shape())
     # The first slice is read before the answer starts: a database outage is
     # still a 503 rather than a cut-off 200.
     first = await anext(slices, None)
@@ -37,22 +36,18 @@ async def list_files(request: Request) -> Response:
 
 
 async def _json_array(
-    first: files.FileSlice | None, rest: AsyncIterator[files.FileSlice]
+    first: list[bytes] | None, rest: AsyncIterator[list[bytes]]
 ) -> AsyncIterator[bytes]:
-    yield b"["
-    if first is not None:
-        yield _items(first)
-        async for more in rest:
-            yield b"," + _items(more)
+    if first is None:
+        yield b"[]"
+        return
+    yield b"[" + b",".join(first)
+    written = bool(first)
+    async for more in rest:
+        if more:  # empty when every file of a slice was deleted meanwhile
+            yield (b"," if written else b"") + b",".join(more)
+            written = True
     yield b"]"
-
-
-def _items(found: files.FileSlice) -> bytes:
-    """One slice as the items of a JSON array (no brackets). orjson writes the
-    datetimes as isoformat() does."""
-    rows, predictions = found
-    items = [listed_metadata(row, predictions.get(row[0], ())) for row in rows]
-    return orjson.dumps(items)[1:-1]
 
 
 async def get_file(request: Request) -> JSONResponse:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import db.files
+import db.listing
 import db.predictions  # noqa: F401  (registers the tables on SQLModel.metadata)
 from config import Settings
 from db.engine import create_engine

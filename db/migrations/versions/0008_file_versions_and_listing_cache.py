@@ -1,0 +1,137 @@
+"""a version on each file that the database raises, and the listing's cache
+
+Revision ID: 0008
+Revises: 0003
+Create Date: 2026-11-27 05:00:00.000000
+
+Every UPDATE of a file row, and every INSERT, UPDATE or DELETE of one of its
+predictions, raises `files.version`, by triggers: whoever writes, through the
+ORM, Core, raw SQL or another process. `file_listings` keeps each file's
+element of GET /files/ under the version it was rendered for (db/listing.py).
+
+A migration that rebuilds `files` or `predictions` (SQLite batch mode copies
+the table, and the copy has no triggers) must create these triggers again;
+tests/db/test_migrations.py fails when they are missing at head.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+SQLITE_TRIGGERS = {
+    # A row rewritten with its version unchanged (every ordinary UPDATE) gets
+    # the next one. The inner UPDATE raises it, so it does not fire this again.
+    "files_version_on_update": """
+        CREATE TRIGGER files_version_on_update AFTER UPDATE ON files
+        FOR EACH ROW WHEN NEW.version <= OLD.version
+        BEGIN
+            UPDATE files SET version = OLD.version + 1 WHERE id = NEW.id;
+        END
+    """,
+    "predictions_version_on_insert": """
+        CREATE TRIGGER predictions_version_on_insert AFTER INSERT ON predictions
+        FOR EACH ROW
+        BEGIN
+            UPDATE files SET version = version + 1 WHERE id = NEW.file_id;
+        END
+    """,
+    "predictions_version_on_update": """
+        CREATE TRIGGER predictions_version_on_update AFTER UPDATE ON predictions
+        FOR EACH ROW
+        BEGIN
+            UPDATE files SET version = version + 1 WHERE id IN (OLD.file_id, NEW.file_id);
+        END
+    """,
+    "predictions_version_on_delete": """
+        CREATE TRIGGER predictions_version_on_delete AFTER DELETE ON predictions
+        FOR EACH ROW
+        BEGIN
+            UPDATE files SET version = version + 1 WHERE id = OLD.file_id;
+        END
+    """,
+}
+
+POSTGRESQL_FUNCTIONS = {
+    # Never lower, always past the old one: an UPDATE that sets the version
+    # itself (the predictions trigger below) is raised once, not twice.
+    "files_version_bump": """
+        CREATE FUNCTION files_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.version := GREATEST(NEW.version, OLD.version + 1);
+            RETURN NEW;
+        END
+        $$
+    """,
+    "predictions_version_bump": """
+        CREATE FUNCTION predictions_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN
+                UPDATE files SET version = version + 1 WHERE id = OLD.file_id;
+            END IF;
+            IF TG_OP <> 'DELETE' THEN
+                UPDATE files SET version = version + 1 WHERE id = NEW.file_id;
+            END IF;
+            RETURN NULL;
+        END
+        $$
+    """,
+}
+POSTGRESQL_TRIGGERS = {  # name: (table, DDL)
+    "files_version_on_update": (
+        "files",
+        "CREATE TRIGGER files_version_on_update BEFORE UPDATE ON files"
+        " FOR EACH ROW EXECUTE FUNCTION files_version_bump()",
+    ),
+    "predictions_version_on_change": (
+        "predictions",
+        "CREATE TRIGGER predictions_version_on_change"
+        " AFTER INSERT OR UPDATE OR DELETE ON predictions"
+        " FOR EACH ROW EXECUTE FUNCTION predictions_version_bump()",
+    ),
+}
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("version", sa.Integer(), server_default="1", nullable=False))
+
+    op.create_table(
+        "file_listings",
+        sa.Column("file_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("shape", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(["file_id"], ["files.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("file_id"),
+    )
+
+    if op.get_bind().dialect.name == "postgresql":
+        for ddl in POSTGRESQL_FUNCTIONS.values():
+            op.execute(ddl)
+        for _table, ddl in POSTGRESQL_TRIGGERS.values():
+            op.execute(ddl)
+    else:
+        for ddl in SQLITE_TRIGGERS.values():
+            op.execute(ddl)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for name, (table, _ddl) in POSTGRESQL_TRIGGERS.items():
+            op.execute(f"DROP TRIGGER {name} ON {table}")
+        for name in POSTGRESQL_FUNCTIONS:
+            op.execute(f"DROP FUNCTION {name}()")
+    else:
+        for name in SQLITE_TRIGGERS:
+            op.execute(f"DROP TRIGGER {name}")
+
+    op.drop_table("file_listings")
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.drop_column("version")
