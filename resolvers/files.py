@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import files as db_files
 from db import listing
@@ -20,8 +21,9 @@ from services import Services
 from storage.thumbnails import make_thumbnail
 
 MAX_PAGE_SIZE = 100
-# The whole listing is read in slices of this many files: memory stays bounded.
-LISTING_SLICE = 2000
+# Pages of the listing (db/listing.PAGE ids each) read in one statement: a few
+# megabytes at most.
+PAGES_PER_READ = 4
 # Deletes work through ids in slices, so "delete everything" never builds one
 # enormous statement or holds one long transaction.
 DELETE_SLICE = 500
@@ -87,43 +89,72 @@ async def count_files(
 Render = Callable[[tuple[Any, ...], Sequence[tuple[Any, ...]]], bytes]
 
 
-async def listing_slices(svc: Services, render: Render, shape: str) -> AsyncIterator[list[bytes]]:
-    """Every file of the listing, oldest first, LISTING_SLICE files at a time,
-    each as its element's JSON: the one kept in the database when it was
-    rendered by `shape` for the row as it is now (db/listing.py), else rendered
-    by `render` and kept for the next time. Each slice is read in its own short
-    session, so that no connection is held while a client reads."""
-    after_id = 0
-    while True:
+async def listing_pages(svc: Services, render: Render, shape: str) -> AsyncIterator[bytes]:
+    """Every file of the listing, oldest first, a page of ids at a time
+    (db/listing.py), each page as its files' JSON elements joined by commas
+    (empty when none is left). A page is read as it was kept when none of its
+    files changed since; else it is put together from the elements kept for
+    the files that did not change, and `render` for those that did, and kept
+    for the next time. Each read is a short session of its own, so that no
+    connection is held while a client reads."""
+    first_id: int | None = 1
+    while first_id is not None:
         async with svc.session() as session:
-            found = await listing.kept_slice(
-                session, after_id=after_id, limit=LISTING_SLICE, shape=shape
+            found, next_id = await listing.pages(
+                session, first_id=first_id, count=PAGES_PER_READ, shape=shape
             )
-            stale = [file_id for file_id, body in found if body is None]
-            rows, predictions = (
-                await listing.files_to_render(session, ids=stale) if stale else ([], {})
-            )
-        if not found:
-            return
-        fresh = [
-            (fields[0], version, render(fields, predictions.get(fields[0], ())))
-            for version, fields in rows
-        ]
-        rendered = {file_id: body for file_id, _, body in fresh}
-        bodies = [kept if kept is not None else rendered.get(i) for i, kept in found]
-        yield [body for body in bodies if body is not None]  # None: deleted meanwhile
-        await _keep(svc, fresh, shape)
-        after_id = found[-1][0]
+        first_id = None if next_id is None else listing.page_start(next_id)
+        while found:  # each page let go once sent, not held through the next read
+            page = found.pop(0)
+            if page.body is None:
+                yield await _put_together(svc, page, render, shape)
+            else:
+                yield page.body
 
 
-async def _keep(svc: Services, rendered: list[tuple[int, int, bytes]], shape: str) -> None:
-    """Keep fresh renderings, when that makes no writer wait: the listing is a
-    read, and a body not kept now is only rendered again next time."""
-    if not rendered or svc.write_turn.locked():
+async def _put_together(svc: Services, page: listing.Page, render: Render, shape: str) -> bytes:
+    """A page from its files' kept elements, rendering those that changed, and
+    kept with them for the next time."""
+    async with svc.session() as session:
+        found = await listing.kept_files(
+            session, first_id=page.first_id, last_id=page.last_id, shape=shape
+        )
+        stale = [file_id for file_id, body in found if body is None]
+        rendered = await _render(session, stale, render) if stale else []
+    fresh = {file_id: body for file_id, _, body in rendered}
+    # A stale file missing from `fresh` was deleted meanwhile: left out.
+    body = b",".join(kept or fresh[i] for i, kept in found if kept or i in fresh)
+    del found, fresh  # memory: only `body` and `rendered` are kept below
+    await _keep(svc, rendered, page, body, shape)
+    return body
+
+
+async def _render(
+    session: AsyncSession, ids: list[int], render: Render
+) -> list[tuple[int, int, bytes]]:
+    """(id, version, element) of each of these files that still exists."""
+    rows, predictions = await listing.files_to_render(session, ids=ids)
+    return [
+        (fields[0], version, render(fields, predictions.get(fields[0], ())))
+        for version, fields in rows
+    ]
+
+
+async def _keep(
+    svc: Services,
+    rendered: list[tuple[int, int, bytes]],
+    page: listing.Page,
+    body: bytes,
+    shape: str,
+) -> None:
+    """Keep what was rendered and put together, when that makes no writer
+    wait: the listing is a read, and what is not kept now is only put together
+    again next time."""
+    if svc.write_turn.locked():
         return
     try:
         async with svc.session(write=True) as session:
-            if await listing.keep(session, rendered=rendered, shape=shape):
+            if await listing.keep(session, rendered=rendered, page=page, body=body, shape=shape):
                 await session.commit()
     except Unavailable:
         pass  # logged by svc.session; the listing itself was already read

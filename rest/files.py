@@ -27,25 +27,25 @@ def _svc(request: Request) -> Services:
 
 
 async def list_files(request: Request) -> Response:
-    """The whole collection as one JSON array, streamed a slice at a time."""
-    slices = files.listing_slices(_svc(request), listed_json, listing_shape())
-    # The first slice is read before the answer starts: a database outage is
+    """The whole collection as one JSON array, streamed a page at a time."""
+    pages = files.listing_pages(_svc(request), listed_json, listing_shape())
+    # The first page is read before the answer starts: a database outage is
     # still a 503 rather than a cut-off 200.
-    first = await anext(slices, None)
-    return StreamingResponse(_json_array(first, slices), media_type="application/json")
+    first = await anext(pages, None)
+    return StreamingResponse(_json_array(first, pages), media_type="application/json")
 
 
-async def _json_array(
-    first: list[bytes] | None, rest: AsyncIterator[list[bytes]]
-) -> AsyncIterator[bytes]:
-    if first is None:
-        yield b"[]"
-        return
-    yield b"[" + b",".join(first)
+async def _json_array(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The pages' elements as one array: commas between pages that hold any."""
+    yield b"["
     written = bool(first)
-    async for more in rest:
-        if more:  # empty when every file of a slice was deleted meanwhile
-            yield (b"," if written else b"") + b",".join(more)
+    if first:
+        yield first
+    async for page in rest:
+        if page:
+            if written:
+                yield b","  # on its own: a page is megabytes, not worth a copy
+            yield page
             written = True
     yield b"]"
 

@@ -1,8 +1,8 @@
-"""GET /files/ serves each file's JSON as it was kept in the database for the
-row's current version, and every kind of write makes it render the file again:
-the kept body of a file the write touches is replaced by a marker first, and
-the listing after the write must be, byte for byte, the one rendered with
-nothing kept."""
+"""GET /files/ serves each page of files, and each file, as kept in the
+database while nothing in it changed, and every kind of write makes it put
+them together again: what is kept is replaced by a marker first, and the
+listing after the write must be, byte for byte, the one rendered with nothing
+kept, but for the markers of what the write did not touch."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+import db.listing
 from config import Settings
 from db.files import FileStatus
 from server import create_app
@@ -43,15 +44,23 @@ def _sql(client: TestClient, statement: str, **params: Any) -> list[tuple[Any, .
 
 
 def _mark(client: TestClient, ids: list[int]) -> None:
-    """Replace what is kept for these files by a marker, under the versions
-    their rows have now."""
+    """Replace the elements kept for these files by a marker, under the
+    versions their rows have now; the pages are put together again from them."""
     for file_id in ids:
         _sql(
             client,
             "UPDATE file_listings SET body = :body WHERE file_id = :id",
-            body=json.dumps({"kept": file_id}).encode(),
+            body=_marker(file_id),
             id=file_id,
         )
+    _sql(client, "DELETE FROM listing_pages")
+
+
+def _mark_pages(client: TestClient) -> None:
+    """Replace each kept page by a marker, under the key it has now."""
+    for (first_id,) in _sql(client, "SELECT first_id FROM listing_pages"):
+        marker = json.dumps({"page": first_id}, separators=(",", ":")).encode()
+        _sql(client, "UPDATE listing_pages SET body = :b WHERE first_id = :f", b=marker, f=first_id)
 
 
 def _listing(client: TestClient) -> bytes:
@@ -63,6 +72,7 @@ def _listing(client: TestClient) -> bytes:
 
 def _rendered_afresh(client: TestClient) -> bytes:
     _sql(client, "DELETE FROM file_listings")
+    _sql(client, "DELETE FROM listing_pages")
     return _listing(client)
 
 
@@ -71,8 +81,8 @@ def _collection(client: TestClient) -> list[int]:
     ids = [upload_jpeg(client, f"{i}.jpg", color=(i * 60, 10, 10))["id"] for i in range(3)]
     assert client.post(f"/inference/{ids[1]}").status_code == 200
     _listing(client)
-    kept = _sql(client, "SELECT count(*) FROM file_listings")
-    assert kept == [(3,)]
+    assert _sql(client, "SELECT count(*) FROM file_listings") == [(3,)]
+    assert _sql(client, "SELECT count(*) FROM listing_pages") == [(1,)]
     return ids
 
 
@@ -150,6 +160,25 @@ def _a_column_the_listing_does_not_show(
     _sql(client, "UPDATE files SET top_label = 'Something else' WHERE id = :i", i=ids[1])
 
 
+# Each kind of write, with the files it touches (by position in _collection).
+WRITES: list[tuple[Write, list[int]]] = [
+    (_upload, []),
+    (_recognize, [0]),
+    (_fail, [0]),
+    (_reprocess, [1]),
+    (_delete, [1]),
+    (_same_bytes_again, []),
+    (_orm_write, [1]),
+    (_status_only, [0]),
+    (_raw_update, [0]),
+    (_raw_update_that_sets_the_version, [0]),
+    (_raw_prediction_insert, [1]),
+    (_raw_prediction_update, [1]),
+    (_raw_prediction_delete, [1]),
+    (_a_column_the_listing_does_not_show, [1]),
+]
+
+
 def _elements(listing: bytes) -> list[bytes]:
     """The bytes of each element of a JSON array, as they were sent."""
     text, decoder, found, at = listing.decode(), json.JSONDecoder(), [], 1
@@ -182,25 +211,7 @@ def _expect(client: TestClient, ids: list[int], touched: list[int]) -> None:
         assert shown == client.get(f"/files/{shown['id']}").json()
 
 
-@pytest.mark.parametrize(
-    ("write", "touched"),
-    [
-        (_upload, []),
-        (_recognize, [0]),
-        (_fail, [0]),
-        (_reprocess, [1]),
-        (_delete, [1]),
-        (_same_bytes_again, []),
-        (_orm_write, [1]),
-        (_status_only, [0]),
-        (_raw_update, [0]),
-        (_raw_update_that_sets_the_version, [0]),
-        (_raw_prediction_insert, [1]),
-        (_raw_prediction_update, [1]),
-        (_raw_prediction_delete, [1]),
-        (_a_column_the_listing_does_not_show, [1]),
-    ],
-)
+@pytest.mark.parametrize(("write", "touched"), WRITES)
 def test_after_each_kind_of_write_the_listing_is_what_it_renders_afresh(
     hf_client: TestClient, fake_hf: FakeHuggingFace, write: Write, touched: list[int]
 ) -> None:
@@ -212,11 +223,44 @@ def test_after_each_kind_of_write_the_listing_is_what_it_renders_afresh(
     _expect(hf_client, ids, [ids[n] for n in touched])
 
 
-def test_bodies_kept_by_another_rendering_are_not_served(hf_client: TestClient) -> None:
+@pytest.mark.parametrize("write", [write for write, _touched in WRITES])
+def test_after_each_kind_of_write_no_kept_page_of_it_is_served(
+    hf_client: TestClient, fake_hf: FakeHuggingFace, write: Write
+) -> None:
+    ids = _collection(hf_client)
+    _mark_pages(hf_client)
+    assert _listing(hf_client) == b'[{"page":1}]'
+    write(hf_client, fake_hf, ids)
+    assert _listing(hf_client) == _rendered_afresh(hf_client)
+
+
+def test_a_write_puts_together_again_only_its_own_page(
+    hf_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db.listing, "PAGE", 2)  # pages of ids 1-2, 3-4, 5-6
+    ids = [upload_jpeg(hf_client, f"{i}.jpg", color=(i * 40, 10, 10))["id"] for i in range(5)]
+    assert ids == [1, 2, 3, 4, 5]
+    _listing(hf_client)
+    assert _sql(hf_client, "SELECT first_id FROM listing_pages ORDER BY 1") == [(1,), (3,), (5,)]
+    _mark_pages(hf_client)
+    assert _listing(hf_client) == b'[{"page":1},{"page":3},{"page":5}]'
+    assert hf_client.post("/inference/4").status_code == 200
+    assert hf_client.delete("/files/5").status_code == 200
+    after = _listing(hf_client)
+    afresh = _elements(_rendered_afresh(hf_client))
+    assert after == b"[" + b",".join([b'{"page":1}', *afresh[2:]]) + b"]"
+    assert [json.loads(element)["id"] for element in afresh] == [1, 2, 3, 4]
+
+
+def test_what_another_rendering_kept_is_not_served(hf_client: TestClient) -> None:
     ids = _collection(hf_client)
     _mark(hf_client, ids)
     _sql(hf_client, "UPDATE file_listings SET shape = 'an older release'")
     _expect(hf_client, ids, ids)
+    _listing(hf_client)
+    _mark_pages(hf_client)
+    _sql(hf_client, "UPDATE listing_pages SET shape = 'an older release'")
+    assert _listing(hf_client) == _rendered_afresh(hf_client)
 
 
 def test_files_released_at_restart_are_rendered_again(hf_settings: Settings) -> None:

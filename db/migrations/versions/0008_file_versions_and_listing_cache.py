@@ -7,7 +7,9 @@ Create Date: 2026-11-27 05:00:00.000000
 Every UPDATE of a file row, and every INSERT, UPDATE or DELETE of one of its
 predictions, raises `files.version`, by triggers: whoever writes, through the
 ORM, Core, raw SQL or another process. `file_listings` keeps each file's
-element of GET /files/ under the version it was rendered for (db/listing.py).
+element of GET /files/ under the version it was rendered for, and
+`listing_pages` each page of them under a key of its files' ids and versions
+(db/listing.py).
 
 A migration that rebuilds `files` or `predictions` (SQLite batch mode copies
 the table, and the copy has no triggers) must create these triggers again;
@@ -112,7 +114,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("file_id"),
     )
 
+    op.create_table(
+        "listing_pages",
+        sa.Column("first_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("last_id", sa.Integer(), nullable=False),
+        sa.Column("shape", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("files", sa.Integer(), nullable=False),
+        sa.Column("id_sum", sa.BigInteger(), nullable=False),
+        sa.Column("version_sum", sa.BigInteger(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("first_id"),
+    )
+
     if op.get_bind().dialect.name == "postgresql":
+        # Pages are megabytes of JSON read whole: stored as they are, not
+        # compressed on every write and read.
+        op.execute("ALTER TABLE listing_pages ALTER COLUMN body SET STORAGE EXTERNAL")
         for ddl in POSTGRESQL_FUNCTIONS.values():
             op.execute(ddl)
         for _table, ddl in POSTGRESQL_TRIGGERS.values():
@@ -132,6 +149,7 @@ def downgrade() -> None:
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")
 
+    op.drop_table("listing_pages")
     op.drop_table("file_listings")
     with op.batch_alter_table("files", schema=None) as batch_op:
         batch_op.drop_column("version")
