@@ -23,6 +23,15 @@ class FileStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+# Statistics group the reasons of failed files from an index of those files
+# alone (ix_files_failure_reasons). A reason longer than this many characters
+# could outgrow a PostgreSQL index entry (about 2.7 KB): such files are left out
+# of it and counted through a small index of their own.
+REASON_INDEXED_UP_TO = 500
+SHORT_FAILURE = f"status = 'failed' AND coalesce(length(error), 0) <= {REASON_INDEXED_UP_TO}"
+LONG_FAILURE = f"status = 'failed' AND length(error) > {REASON_INDEXED_UP_TO}"
+
+
 class FileRow(SQLModel, table=True):
     __tablename__ = "files"
     # Never reuse the id of a deleted file: ids appear in image URLs, cursors and
@@ -33,6 +42,20 @@ class FileRow(SQLModel, table=True):
         sa.Index("ix_files_status_top_label", "status", "top_label"),
         sa.Index("ix_files_status_top_make_model", "status", "top_make", "top_model"),
         sa.Index("ix_files_status_top_confidence", "status", "top_confidence", "inference_ms"),
+        sa.Index(
+            "ix_files_failure_reasons",
+            "status",  # first, as in the other indexes, so that SQLite's planner takes it
+            "error",
+            sqlite_where=sa.text(SHORT_FAILURE),
+            postgresql_where=sa.text(SHORT_FAILURE),
+        ),
+        sa.Index(
+            "ix_files_long_failures",
+            "status",
+            "id",
+            sqlite_where=sa.text(LONG_FAILURE),
+            postgresql_where=sa.text(LONG_FAILURE),
+        ),
         {"sqlite_autoincrement": True},
     )
 

@@ -27,6 +27,10 @@ down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# As db/files.py has them when this migration was written.
+SHORT_FAILURE = "status = 'failed' AND coalesce(length(error), 0) <= 500"
+LONG_FAILURE = "status = 'failed' AND length(error) > 500"
+
 SQLITE_TRIGGERS = {
     # A row rewritten with its version unchanged (every ordinary UPDATE) gets
     # the next one. The inner UPDATE raises it, so it does not fire this again.
@@ -74,12 +78,8 @@ POSTGRESQL_FUNCTIONS = {
     "predictions_version_bump": """
         CREATE FUNCTION predictions_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            IF TG_OP <> 'INSERT' THEN
-                UPDATE files SET version = version + 1 WHERE id = OLD.file_id;
-            END IF;
-            IF TG_OP <> 'DELETE' THEN
-                UPDATE files SET version = version + 1 WHERE id = NEW.file_id;
-            END IF;
+            -- OLD is NULL on INSERT, NEW on DELETE; a file is raised once.
+            UPDATE files SET version = version + 1 WHERE id IN (OLD.file_id, NEW.file_id);
             RETURN NULL;
         END
         $$
@@ -103,6 +103,24 @@ POSTGRESQL_TRIGGERS = {  # name: (table, DDL)
 def upgrade() -> None:
     with op.batch_alter_table("files", schema=None) as batch_op:
         batch_op.add_column(sa.Column("version", sa.Integer(), server_default="1", nullable=False))
+
+    # Failure reasons for statistics: the failed files' reasons, where short
+    # enough for any index entry (db/files.py), and the few others apart.
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_files_failure_reasons",
+            ["status", "error"],
+            unique=False,
+            sqlite_where=sa.text(SHORT_FAILURE),
+            postgresql_where=sa.text(SHORT_FAILURE),
+        )
+        batch_op.create_index(
+            "ix_files_long_failures",
+            ["status", "id"],
+            unique=False,
+            sqlite_where=sa.text(LONG_FAILURE),
+            postgresql_where=sa.text(LONG_FAILURE),
+        )
 
     op.create_table(
         "file_listings",
@@ -149,6 +167,9 @@ def downgrade() -> None:
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")
 
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.drop_index("ix_files_long_failures")
+        batch_op.drop_index("ix_files_failure_reasons")
     op.drop_table("listing_pages")
     op.drop_table("file_listings")
     with op.batch_alter_table("files", schema=None) as batch_op:
