@@ -1,6 +1,7 @@
 """`python -m bench [section ...]`: the benchmark suite. Numbers are printed,
 never asserted. Sections: recognition, server, uploads, scale (all by default).
-BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes.
+BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes;
+BENCH_DATABASE_URL (a PostgreSQL server) runs `scale` on PostgreSQL instead of SQLite.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
 LOAD_SECONDS), and `python -m bench graphql` hostile GraphQL documents against a
 live server (bench/graphql_cost.py); neither is part of the default set."""

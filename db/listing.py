@@ -10,7 +10,7 @@ ids; a page's elements, joined, are kept in `listing_pages` under a key of its
 files: their number, the sum of their ids and the sum of their versions. Ids
 are never reused and only grow, and versions only grow, so any change to a
 page changes its key for good: a page whose key is as kept was not changed
-since it was kept (see `page`). A page that changed is put together again from
+since it was kept (see `pages`). A page that changed is put together again from
 the files' kept elements, and only the files that changed are rendered again.
 Nothing here builds an ORM object per row."""
 
@@ -47,7 +47,7 @@ class FileListingRow(SQLModel, table=True):
         )
     )
     version: int
-    # Which rendering wrote it (rest/shapes.LISTING_SHAPE): a release that
+    # Which rendering wrote it (rest/shapes.listing_shape): a release that
     # renders differently never serves what an older one kept.
     shape: str = Field(max_length=32)
     body: bytes = Field(sa_type=sa.LargeBinary)
