@@ -56,8 +56,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=64_000_000, ge=1)
     max_filename_length: int = Field(default=200, ge=16)
     thumbnail_size: int = Field(default=256, ge=16, le=2048)
-    # A stored image with no database row is removed at start-up once it is older
-    # than this: younger ones may belong to an upload still in flight elsewhere.
+    # Decoded pixels held at once by all decodes together (uploads, thumbnails,
+    # recognition); see storage/decode_pool.py.
+    decode_memory_mb: int = Field(default=512, ge=16)
+    # While another live server shares UPLOAD_DIR, a stored image with no
+    # database row is removed at start-up only once older than this: it may be
+    # that server's upload in flight. With no other server, at once.
     orphan_grace_seconds: float = Field(default=60, ge=0)
 
     # --- recognition ---
@@ -78,6 +82,29 @@ class Settings(BaseSettings):
     hf_retry_budget_seconds: float = Field(default=120, gt=0)
     hf_backoff_seconds: float = Field(default=1, ge=0)
     hf_max_concurrency: int = Field(default=4, ge=1, le=256)
+    # A transformers object-detection model (Hub id or folder) that finds the
+    # vehicles of a photo, each then classified on its own. Unset: off.
+    detector: str | None = None
+    detector_threshold: float = Field(default=0.5, ge=0, lt=1)
+    detector_max_vehicles: int = Field(default=10, ge=1, le=100)
+
+    # --- jobs (see jobs/ and worker.py) ---
+    # Where recognition jobs wait: `inprocess` (this process runs them, nothing
+    # else needed) or `postgres` (a durable queue in DATABASE_URL's PostgreSQL,
+    # shared by every API replica and `python worker.py`).
+    job_queue: Literal["inprocess", "postgres"] = "inprocess"
+    # JOB_QUEUE=postgres: whether this API process takes jobs itself too.
+    run_worker: bool = True
+    # Jobs one worker process runs at once (the local model batches them).
+    worker_concurrency: int = Field(default=8, ge=2, le=256)
+    # A job whose worker sent no heartbeat for this long (it died) is given to
+    # another worker.
+    job_heartbeat_seconds: float = Field(default=30, ge=1, le=3600)
+    # How long inferFile(s) and POST /inference wait for queued jobs before
+    # answering with the files still queued.
+    job_wait_seconds: float = Field(default=60, ge=0, le=3600)
+    # Recognize every upload, as if each asked with recognize=true.
+    auto_recognize: bool = False
 
     # --- statistics and report ---
     low_confidence_threshold: float = Field(default=0.5, ge=0, le=1)
@@ -90,6 +117,10 @@ class Settings(BaseSettings):
     max_json_body_kb: int = Field(default=1024, ge=1)
     max_batch_ids: int = Field(default=100, ge=1)
     log_level: str = "info"
+    # Read deadlines (see http_protocol.py and middleware/timeouts.py): for a
+    # request's whole header block, and for each wait for more of its body.
+    header_timeout_seconds: float = Field(default=10, gt=0, le=3600)
+    body_timeout_seconds: float = Field(default=30, gt=0, le=3600)
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=5000, ge=100)
@@ -112,8 +143,13 @@ class Settings(BaseSettings):
     # Serve without keys on a non-loopback address anyway.
     allow_open: bool = False
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Host names the server answers to besides localhost and IP addresses
+    # (middleware/origins.py); "*" for any.
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
 
-    @field_validator("allowed_types", "api_keys", "read_api_keys", "cors_origins", mode="before")
+    @field_validator(
+        "allowed_types", "api_keys", "read_api_keys", "cors_origins", "allowed_hosts", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -142,6 +178,17 @@ class Settings(BaseSettings):
                     f" got {origin!r} (no wildcard: only the origins named are answered)"
                 )
         return tuple(origin.rstrip("/") for origin in value)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _bare_host_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for host in value:
+            if host != "*" and any(c in host for c in "/:*@ "):
+                raise ValueError(
+                    "ALLOWED_HOSTS takes host names such as cars.example.com (any port), or *;"
+                    f" got {host!r}"
+                )
+        return tuple(host.lower().rstrip(".") for host in value)
 
     @field_validator("public_base_url")
     @classmethod
@@ -178,6 +225,16 @@ class Settings(BaseSettings):
     def _keys_have_one_role(self) -> Settings:
         if set(self.api_keys) & set(self.read_api_keys):
             raise ValueError("a key is in both API_KEYS and READ_API_KEYS; give it one role")
+        return self
+
+    @model_validator(mode="after")
+    def _queue_needs_postgres(self) -> Settings:
+        if self.job_queue == "postgres" and not self.resolved_database_url.startswith("postgresql"):
+            raise ValueError(
+                "JOB_QUEUE=postgres keeps its jobs in PostgreSQL, but DATABASE_URL is"
+                f" {self.resolved_database_url.split(':', 1)[0]!r}; set DATABASE_URL="
+                "postgresql+asyncpg://USER:PASSWORD@HOST:5432/DB, or JOB_QUEUE=inprocess"
+            )
         return self
 
     @property

@@ -12,10 +12,11 @@
     ├── Unavailable          a dependency (the database, the image folder) is down
     │   └── RecognizerUnavailable  the model cannot be loaded; the message says how to fix it
     ├── UpstreamError        the remote recognizer failed, refused, or answered nonsense
+    ├── StillQueued          recognition was queued but not finished within JOB_WAIT_SECONDS
     └── FellBehind           a subscriber read its events too slowly to be kept up to date
 
 Resolvers raise these. GraphQL turns them into typed user errors and REST into
-the status codes of REST_COMPAT.md. Anything else is a bug: it is logged with its
+the status codes of docs/rest-compat.md. Anything else is a bug: it is logged with its
 traceback and the client sees a generic message.
 """
 
@@ -80,6 +81,12 @@ class RecognizerUnavailable(Unavailable):
 
 class UpstreamError(AppError):
     code = "UPSTREAM_ERROR"
+
+
+class StillQueued(AppError):
+    """Not a failure: the file's job goes on, and the answer says so."""
+
+    code = "STILL_QUEUED"
 
 
 class FellBehind(AppError):

@@ -28,12 +28,16 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
+import http_protocol
 import rest
 from access import KeyRing, exposure_problem, key_from_connection_params
 from config import Settings
 from middleware.api_keys import ApiKeyGuard
 from middleware.body_limit import BodyLimitByType
 from middleware.csrf import PREFLIGHT_HEADERS, CSRFGuard
+from middleware.origins import OriginGuard
+from middleware.timeouts import BodyTimeout
+from resolvers import jobs
 from rest.docs import STATIC_DIR, StaticAssets, graphiql_page
 from rest.errors import HANDLERS
 from schema import create_schema
@@ -121,11 +125,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        _configure_logging(settings.log_level)
-        async with open_services(settings) as services:
+        configure_logging(settings.log_level)
+        async with open_services(settings) as services, jobs.running(services):
             app.state.services = services  # for tools and tests; requests use their own state
             log.info(
-                "serving with %s, images in %s", services.engine.dialect.name, settings.upload_dir
+                "serving with %s, images in %s, jobs %s%s",
+                services.engine.dialect.name,
+                settings.upload_dir,
+                settings.job_queue,
+                "" if settings.run_worker else " (taken by workers only)",
             )
             _warn_if_open(settings)
             yield {"services": services}
@@ -153,14 +161,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
             allow_credentials=False,  # keys travel in headers; there are no cookies
             max_age=600,
         ),
+        Middleware(
+            OriginGuard,
+            open_server=keys.open,
+            allowed_hosts=settings.allowed_hosts,
+            cors_origins=settings.cors_origins,
+        ),
         Middleware(ApiKeyGuard, keys=keys, allow_open=settings.allow_open),
+        Middleware(BodyTimeout, seconds=settings.body_timeout_seconds),
     ]
     return Starlette(
         routes=routes, middleware=middleware, exception_handlers=HANDLERS, lifespan=lifespan
     )
 
 
-def _configure_logging(level: str) -> None:
+def configure_logging(level: str) -> None:
     """Show the server's own messages at LOG_LEVEL. uvicorn configures only its
     loggers, so without this only warnings would reach the console; where the
     host application has configured logging, that is left alone."""
@@ -214,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         reload=args.reload,
         log_level=settings.log_level.lower(),
+        http=http_protocol.IMPORT_PATH,  # uvicorn's, with a deadline for headers
     )
 
 

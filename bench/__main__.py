@@ -1,10 +1,12 @@
 """`python -m bench [section ...]`: the benchmark suite. Numbers are printed,
-never asserted. Sections: recognition, server, uploads, scale (all by default).
+never asserted. Sections: recognition, server, uploads, scale, detection (all by
+default), and cluster (only when named: it starts real processes and needs PostgreSQL).
 BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes;
 BENCH_DATABASE_URL (a PostgreSQL server) runs `scale` on PostgreSQL instead of SQLite.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
-LOAD_SECONDS), and `python -m bench graphql` hostile GraphQL documents against a
-live server (bench/graphql_cost.py); neither is part of the default set."""
+LOAD_SECONDS), `python -m bench graphql` hostile GraphQL documents against a
+live server (bench/graphql_cost.py), and `python -m bench decode` the server's
+memory under large decodes (bench/decode.py); none is part of the default set."""
 
 from __future__ import annotations
 
@@ -13,26 +15,30 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import graphql_cost, load, recognition, scale, uploads
+from bench import decode, detection, graphql_cost, load, queue, recognition, scale, uploads
 from bench import server as overhead
 from bench.harness import Figure, header
 from recognition.local import resolve_engine
 
-SECTIONS = ("recognition", "server", "uploads", "scale")
-# Run only when named: each has its own report and exit status.
-ON_REQUEST = ("load", "graphql")
+SECTIONS = ("recognition", "server", "uploads", "scale", "detection")
+# Run only when named: processes, PostgreSQL, several minutes.
+CLUSTER = ("cluster",)
+# Run only when named: each has its own report (load and graphql an exit status).
+ON_REQUEST = ("load", "graphql", "decode")
 
 
 def main(argv: list[str]) -> None:
     wanted = argv or list(SECTIONS)
-    unknown = set(wanted) - set(SECTIONS) - set(ON_REQUEST)
+    unknown = set(wanted) - set(SECTIONS) - set(ON_REQUEST) - set(CLUSTER)
     if unknown:
         raise SystemExit(
-            f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS + ON_REQUEST)}"
+            f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS + CLUSTER + ON_REQUEST)}"
         )
-    figure_sections = [s for s in wanted if s in SECTIONS]
+    figure_sections = [s for s in wanted if s in SECTIONS or s in CLUSTER]
     if figure_sections:
         figures_table(figure_sections)
+    if "decode" in wanted:
+        decode.main()
     if "load" in wanted:
         sys.exit(load.main())
     if "graphql" in wanted:
@@ -52,7 +58,7 @@ def figures_table(wanted: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = folder / "vit-b16"
-        if {"recognition", "server"} & set(wanted):
+        if {"recognition", "server", "detection"} & set(wanted):
             recognition.make_model(model)
         for section in wanted:
             print(f"-- {section} ...", file=sys.stderr, flush=True)
@@ -67,6 +73,14 @@ def figures_table(wanted: list[str]) -> None:
                     notes += lines
             elif section == "uploads":
                 figures += uploads.figures(runs)
+            elif section == "detection":
+                found, lines = detection.figures(model, folder, runs)
+                figures += found
+                notes += lines
+            elif section == "cluster":
+                found, lines = queue.figures(runs)
+                figures += found
+                notes += lines
             elif section == "scale":
                 found, growth = scale.figures(runs, sizes)
                 figures += found

@@ -52,6 +52,20 @@ def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) ->
         cursor.close()
 
 
+def asyncpg_dsn(url: str) -> str:
+    """The plain PostgreSQL URL of a SQLAlchemy one, for asyncpg.connect
+    (the job queue's and the event relay's own connections)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under a session, inside its transaction: what
+    the job queue writes through commits or rolls back with the session."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     # expire_on_commit=False: rows are read after the session closes (to build
     # responses), and must not try to reload themselves then.

@@ -14,10 +14,12 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from db.predictions import PredictionRow, delete_predictions, replace_predictions
 from db.types import UTCDateTime, utcnow
+from db.vehicles import delete_vehicles
 
 
 class FileStatus(enum.StrEnum):
     PENDING = "pending"
+    QUEUED = "queued"  # a recognition job waits for it (migration 0004)
     PROCESSING = "processing"
     DONE = "done"
     FAILED = "failed"
@@ -96,6 +98,11 @@ class FileRow(SQLModel, table=True):
     # the file's rendering is keyed by (db/listing.py). Read it from the
     # database; a loaded row does not follow the triggers.
     version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # The colour of what the predictions describe (the main vehicle, or the
+    # whole photo), and the detector that looked for vehicles, if one did.
+    color: str | None = Field(default=None, max_length=16)
+    color_confidence: float | None = None
+    detector: str | None = Field(default=None, max_length=255)
 
 
 async def insert_file(
@@ -181,6 +188,35 @@ async def count_files(
     return (await session.exec(query)).one()
 
 
+async def lock_files(session: AsyncSession, *, ids: Sequence[int]) -> Sequence[FileRow]:
+    """The files, each locked until the transaction ends, so two writers (an API
+    replica and a worker, two workers) decide about a file one after the other.
+    In id order, so that two of them never wait for each other. SQLite ignores
+    FOR UPDATE: a write transaction there locks the whole database anyway."""
+    query = (
+        select(FileRow)
+        .where(col(FileRow.id).in_(ids))
+        .order_by(col(FileRow.id))
+        .with_for_update()
+        # Read what the lock holder committed, not what this session cached.
+        .execution_options(populate_existing=True)
+    )
+    return (await session.exec(query)).all()
+
+
+async def lock_file(session: AsyncSession, *, file_id: int) -> FileRow | None:
+    found = await lock_files(session, ids=[file_id])
+    return found[0] if found else None
+
+
+async def queued_ids(session: AsyncSession) -> list[int]:
+    """Files whose recognition job is still to run, oldest first."""
+    query = (
+        select(FileRow.id).where(col(FileRow.status) == FileStatus.QUEUED).order_by(col(FileRow.id))
+    )
+    return [i for i in (await session.exec(query)).all() if i is not None]
+
+
 async def files_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> Sequence[FileRow]:
     return (await session.exec(select(FileRow).where(col(FileRow.id).in_(ids)))).all()
 
@@ -220,6 +256,7 @@ async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
     """Forget the file's results: its predictions go, and it waits to be recognized."""
     assert row.id is not None
     await delete_predictions(session, file_id=row.id)
+    await delete_vehicles(session, file_id=row.id)
     _copy_best(row, None)
     row.status = FileStatus.PENDING
     row.error = None
@@ -227,6 +264,9 @@ async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
     row.model_id = None
     row.backend = None
     row.inference_ms = None
+    row.color = None
+    row.color_confidence = None
+    row.detector = None
     session.add(row)
     await session.flush()
     return row

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from starlette.types import Send
+from starlette.datastructures import Headers
+from starlette.types import Scope, Send
 
 
 async def send_json(
@@ -23,3 +24,10 @@ async def send_json(
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def has_body(scope: Scope) -> bool:
+    """Whether the request says a body follows: one refused before it is read
+    should close the connection rather than have the server read it anyway."""
+    headers = Headers(scope=scope)
+    return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"

@@ -18,7 +18,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from access import KeyRing, Role, key_from_headers, loopback_address
-from middleware import send_json
+from middleware import has_body, send_json
 
 log = logging.getLogger("cars")
 
@@ -74,7 +74,10 @@ class ApiKeyGuard:
             await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
             return
         headers = {"www-authenticate": 'Bearer realm="cars"'} if status == 401 else None
-        await send_json(send, status, {"detail": detail}, extra_headers=headers)
+        # A body left unread would otherwise still be read (and thrown away).
+        await send_json(
+            send, status, {"detail": detail}, extra_headers=headers, close=has_body(scope)
+        )
 
 
 _KEY_NEEDED = (
@@ -97,8 +100,15 @@ def _public(scope: Scope) -> bool:
 
 
 def _read_allowed(scope: Scope) -> bool:
-    if scope["type"] == "websocket" or scope["path"] == "/graphql":
+    if scope["type"] == "websocket":
         return True  # GraphQL refuses a read key's mutations itself
+    if scope["path"] == "/graphql":
+        # A multipart GraphQL request carries uploads, which only mutations take:
+        # refused here, before its body is read, rather than after the server has
+        # held every part in memory. Other bodies are small JSON, and GraphQL
+        # refuses a read key's mutations itself.
+        content_type = Headers(scope=scope).get("content-type", "")
+        return not content_type.lower().startswith("multipart/")
     return scope["method"] in _SAFE_METHODS
 
 

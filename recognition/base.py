@@ -3,19 +3,53 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
+
+from PIL import Image
 
 from errors import AppError
+
+VehicleKind = Literal["car", "truck", "bus", "motorcycle"]
+
+
+@dataclass(frozen=True)
+class Box:
+    """A region of an image, in pixels of the image as displayed (upright, full size)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def area(self) -> int:
+        return self.width * self.height
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image someone already decoded upright (possibly at reduced size, so
+    `pixels` may be smaller than the full size), handed on so that it is not
+    decoded again."""
+
+    pixels: Image.Image
+    full_width: int
+    full_height: int
 
 
 @dataclass(frozen=True)
 class ImageRef:
-    """A stored image to recognize."""
+    """A stored image to recognize: the whole of it, or the region `box`."""
 
     path: Path
     mime_type: str
+    # As stored; 0 when unknown. What decoding it will cost is judged from them.
+    width: int = 0
+    height: int = 0
+    box: Box | None = None
+    decoded: DecodedImage | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -25,11 +59,34 @@ class Guess:
 
 
 @dataclass(frozen=True)
+class ColorGuess:
+    name: str  # white, black, grey, silver, red, blue, green, yellow, orange, brown, beige
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    """One vehicle a detector found, classified on its own crop."""
+
+    box: Box
+    score: float  # the detector's confidence
+    kind: VehicleKind
+    guesses: list[Guess]
+    color: ColorGuess | None = None
+
+
+@dataclass(frozen=True)
 class Recognition:
     guesses: list[Guess]  # most confident first, at most TOP_K
     model_id: str
     backend: str
     elapsed_ms: float  # this image's share of the work, decoding included
+    color: ColorGuess | None = None
+    # With a detector: every vehicle found, largest first; `guesses` and `color`
+    # are then the first one's. Empty with no detector, or when none was found
+    # (then `guesses` are for the whole photo).
+    vehicles: list[Vehicle] = field(default_factory=list)
+    detector: str | None = None  # the detector that looked for vehicles, if any
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,14 @@ import anyio
 from config import Settings
 from errors import AppError, UpstreamError
 from recognition.base import Guess, ImageRef, Recognition, RecognizerStatus
+from recognition.crops import jpeg_bytes, open_ref
 
 log = logging.getLogger("cars.recognizer")
 
 _MAX_BACKOFF_S = 30.0
+# A region is sent at least this large (its short side): enough for the
+# classifiers people deploy (224 to 384 px inputs).
+_FIT = 384
 
 
 class _Retry(Exception):
@@ -77,7 +81,10 @@ class HuggingFaceRecognizer:
         return list(await asyncio.gather(*(self._recognize_one(ref) for ref in images)))
 
     async def _recognize_one(self, ref: ImageRef) -> Recognition | AppError:
-        data = await anyio.Path(ref.path).read_bytes()
+        if ref.box is None:  # the file's own bytes, as ever
+            data = await anyio.Path(ref.path).read_bytes()
+        else:  # a region: cropped here, sent as a JPEG of its own
+            data = await anyio.to_thread.run_sync(lambda: jpeg_bytes(open_ref(ref, fit=_FIT)))
         payload = {
             "inputs": base64.b64encode(data).decode(),
             "parameters": {"top_k": self._settings.top_k},

@@ -2,7 +2,7 @@
 
 The model loads once, through the transformers Auto classes, from a Hub id or a
 local folder: on first use, or at start-up with PRELOAD_MODEL. Each image is
-decoded and preprocessed in a worker thread (JPEGs at reduced size); requests
+decoded and preprocessed on the server's decode pool (at reduced size); requests
 that arrive together are batched; the forward pass runs in one dedicated
 thread, so the event loop keeps serving while the model works.
 """
@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import anyio
 import torch
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 from transformers.utils import logging as hf_logging
@@ -28,10 +27,13 @@ from transformers.utils import logging as hf_logging
 from config import Settings
 from errors import AppError, InvalidImage, RecognizerUnavailable
 from recognition import hub
-from recognition.base import Guess, ImageRef, Recognition, RecognizerStatus
+from recognition.base import ColorGuess, Guess, ImageRef, Recognition, RecognizerStatus
 from recognition.batcher import MicroBatcher
+from recognition.color import pixel_color
+from recognition.crops import decode_cost, open_ref
 from recognition.onnx_runtime import OnnxClassifier
-from storage.decode import open_upright_rgb
+from storage.decode import without_paths
+from storage.decode_pool import MB, DecodePool
 
 log = logging.getLogger("cars.recognizer")
 
@@ -43,8 +45,12 @@ RETRY_LOAD_AFTER_S = 30.0
 class LocalRecognizer:
     backend = "local"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, decoder: DecodePool | None = None) -> None:
+        """`decoder`: the server's decode pool; without one (the recognizer used
+        on its own, as the benchmarks do) it makes its own."""
         self.model_id = settings.hf_model
+        self._own_decoder = decoder is None
+        self._decoder = decoder or DecodePool(memory_bytes=settings.decode_memory_mb * MB)
         self._settings = settings
         self._model: Any = None
         self._processor: Any = None
@@ -75,6 +81,8 @@ class LocalRecognizer:
     async def close(self) -> None:
         await self._batcher.close()
         self._model_thread.shutdown(wait=False, cancel_futures=True)
+        if self._own_decoder:
+            self._decoder.close()
 
     def status(self) -> RecognizerStatus:
         if self._model is not None:
@@ -90,11 +98,13 @@ class LocalRecognizer:
 
     async def _recognize_one(self, ref: ImageRef) -> Recognition | AppError:
         started = time.perf_counter()
+        cost = decode_cost(ref, fit=self._fit)
         try:
             with self._batcher.coming():  # a batch may wait for this one
-                pixels = await anyio.to_thread.run_sync(self._preprocess, ref)
+                pixels, color = await self._decoder.run(lambda: self._preprocess(ref), cost=cost)
         except (OSError, ValueError) as exc:
-            return InvalidImage(f"The stored image could not be decoded: {exc}")
+            # OSError's message names the file: never show the server's paths
+            return InvalidImage(f"The stored image could not be decoded: {without_paths(str(exc))}")
         decode_ms = (time.perf_counter() - started) * 1000
         guesses, model_ms = await self._batcher.submit(pixels)
         return Recognition(
@@ -102,12 +112,14 @@ class LocalRecognizer:
             model_id=self.model_id,
             backend=self.backend,
             elapsed_ms=decode_ms + model_ms,
+            color=color,
         )
 
-    def _preprocess(self, ref: ImageRef) -> torch.Tensor:
-        image = open_upright_rgb(ref.path, fit=self._fit)
+    def _preprocess(self, ref: ImageRef) -> tuple[torch.Tensor, ColorGuess]:
+        image = open_ref(ref, fit=self._fit)  # the whole photo, or the box's region
         pixels: torch.Tensor = self._processor(images=[image], return_tensors="pt")["pixel_values"]
-        return pixels
+        # The colour from the same pixels (about 2 ms): no second decode for it.
+        return pixels, pixel_color(image)
 
     async def _run_batch(self, batch: list[torch.Tensor]) -> list[tuple[list[Guess], float]]:
         loop = asyncio.get_running_loop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,9 +18,15 @@ from errors import AppError, InvalidInput, NotFound, Unavailable
 from events import FileEventKind
 from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
 from services import Services
+from storage.decode_pool import decoded_bytes
 from storage.thumbnails import make_thumbnail
 
 MAX_PAGE_SIZE = 100
+# Longest `search` accepted. File names are cut to at most MAX_FILENAME_LENGTH
+# characters (200 by default), so a longer search could match nothing; and a
+# pattern of 50,000 bytes or more is one SQLite refuses outright ("LIKE or GLOB
+# pattern too complex"), which must be the client's error, not an outage.
+MAX_SEARCH_LENGTH = 200
 # Pages of the listing (db/listing.PAGE ids each) read in one statement: a few
 # megabytes at most.
 PAGES_PER_READ = 4
@@ -58,6 +64,7 @@ async def list_files(
     if not 0 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput(f"`first` must be between 0 and {MAX_PAGE_SIZE}.")
     after_id = decode_cursor(after) if after else None
+    _check_filters(search, make)
     async with svc.session() as session:
         rows = await db_files.list_files(
             session,
@@ -80,8 +87,19 @@ async def count_files(
     search: str | None = None,
     make: str | None = None,
 ) -> int:
+    _check_filters(search, make)
     async with svc.session() as session:
         return await db_files.count_files(session, status=status, search=search, make=make)
+
+
+def _check_filters(search: str | None, make: str | None) -> None:
+    if search is not None and len(search) > MAX_SEARCH_LENGTH:
+        raise InvalidInput(
+            f"`search` is at most {MAX_SEARCH_LENGTH} characters long; got {len(search):,}."
+        )
+    # PostgreSQL text cannot hold NUL, and refuses a query that carries one.
+    if "\x00" in (search or "") or "\x00" in (make or ""):
+        raise InvalidInput("`search` and `make` cannot contain NUL characters.")
 
 
 # Renders one file of the listing: a tuple in db/listing.FILE_FIELDS order and
@@ -250,19 +268,44 @@ def check_ids(file_ids: Sequence[object], *, limit: int) -> None:
         raise InvalidInput(f"At most {limit} ids per request; got {len(file_ids)}.")
 
 
-async def image_of(svc: Services, file_id: str | int) -> tuple[FileRow, Path]:
+async def open_image(svc: Services, file_id: str | int) -> tuple[FileRow, BinaryIO]:
+    """The file's row and its image, opened: what is open stays readable to the
+    end even if the file is deleted meanwhile, so a download racing a delete
+    gets the whole image or a 404, never a 500 or a short body."""
     row = await get_file(svc, file_id)
-    path = svc.blobs.path(row.stored_key)
-    if not await anyio.Path(path).exists():
-        raise NotFound(f"The image of file {row.id} is missing from storage.")
-    return row, path
+    return row, await _open(svc.blobs.path(row.stored_key), row)
 
 
-async def thumbnail_of(svc: Services, file_id: str | int) -> Path:
-    """The file's thumbnail, made on first request and kept beside the image."""
-    row, source = await image_of(svc, file_id)
+async def open_thumbnail(svc: Services, file_id: str | int) -> BinaryIO:
+    """The file's thumbnail, opened; made on first request and kept beside the
+    image. Requests for one not made yet wait for a single making of it."""
+    row = await get_file(svc, file_id)
     size = svc.settings.thumbnail_size
     thumb = svc.blobs.thumbnail_path(row.stored_key, size)
-    if not await anyio.Path(thumb).exists():
-        await anyio.to_thread.run_sync(lambda: make_thumbnail(source, thumb, size=size))
-    return thumb
+    try:
+        return await anyio.to_thread.run_sync(lambda: thumb.open("rb"))
+    except FileNotFoundError:
+        pass
+    await svc.thumbnails.run(thumb, lambda: _make_thumbnail(svc, row, thumb))
+    return await _open(thumb, row)
+
+
+async def _make_thumbnail(svc: Services, row: FileRow, thumb: Path) -> None:
+    size = svc.settings.thumbnail_size
+    with await _open(svc.blobs.path(row.stored_key), row) as source:
+        await svc.decoder.run(
+            lambda: make_thumbnail(source, thumb, size=size, scratch=svc.blobs.scratch(".jpg")),
+            cost=decoded_bytes(row.width, row.height, fit=size * 2),
+        )
+    # Deleted while its thumbnail was being made: the delete removed thumbnails
+    # before this one was in place, so this one goes too.
+    if not await anyio.Path(svc.blobs.path(row.stored_key)).exists():
+        await anyio.Path(thumb).unlink(missing_ok=True)
+
+
+async def _open(path: Path, row: FileRow) -> BinaryIO:
+    try:
+        return await anyio.to_thread.run_sync(lambda: path.open("rb"))
+    except FileNotFoundError:
+        # The row was there a moment ago: most likely the file was deleted since.
+        raise NotFound(f"No image for file {row.id}: it was deleted, or is missing.") from None

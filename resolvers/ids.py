@@ -8,6 +8,9 @@ import binascii
 from errors import InvalidInput, NotFound
 
 MAX_ID = 2**31 - 1  # the `id` column is a 32-bit integer on every backend
+# Digits in MAX_ID. Longer digit strings are never converted: Python refuses to
+# turn more than 4,300 digits into an int, and none of them could be an id.
+_MAX_DIGITS = len(str(MAX_ID))
 
 
 def global_id(type_name: str, database_id: int) -> str:
@@ -24,11 +27,31 @@ def parse_file_id(value: str | int) -> int:
         if not text.isascii() or not text.isdigit():
             text = _decode_global(text) or ""
         if not text.isdigit():
-            raise NotFound(f"No file with id {value!r}: ids are positive integers.")
-        number = int(text)
+            raise NotFound(f"No file with id {_shown(value)}: ids are positive integers.")
+        found = small_number(text)
+        if found is None:
+            raise NotFound(f"No file with id {_shown(value)}.")
+        number = found
     if not 1 <= number <= MAX_ID:
-        raise NotFound(f"No file with id {value!r}.")
+        raise NotFound(f"No file with id {_shown(value)}.")
     return number
+
+
+def small_number(digits: str) -> int | None:
+    """The value of an ASCII digit string, or None when it has more digits than
+    any id (leading zeros aside), without converting it: use it rather than
+    int() on a client's digits."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= _MAX_DIGITS else None
+
+
+def _shown(value: str | int) -> str:
+    """The value as an error message quotes it, cut short: it came from a client
+    and may be a megabyte long."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return "(a number too large to be an id)"  # str() itself refuses 4,300+ digits
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _decode_global(text: str) -> str | None:
@@ -49,6 +72,7 @@ def decode_cursor(cursor: str) -> int:
         kind, _, number = base64.b64decode(cursor, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         kind, number = "", ""
-    if kind != "cursor" or not number.isascii() or not number.isdigit() or int(number) > MAX_ID:
-        raise InvalidInput(f"{cursor!r} is not a cursor this API gave out.")
-    return int(number)
+    found = small_number(number) if number.isascii() and number.isdigit() else None
+    if kind != "cursor" or found is None or found > MAX_ID:
+        raise InvalidInput(f"{_shown(cursor)} is not a cursor this API gave out.")
+    return found

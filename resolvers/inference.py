@@ -4,6 +4,7 @@ failed, and the predictions are stored with who made them."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine, Sequence
@@ -13,10 +14,12 @@ from db import files as db_files
 from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow, known_predictions
 from db.types import utcnow
+from db.vehicles import replace_vehicles
 from errors import AppError, RecognizerUnavailable, UpstreamError
 from events import FileEventKind
 from recognition.base import Guess, ImageRef, Recognition
 from recognition.labels import parse_label
+from resolvers import vehicles
 from resolvers.files import check_ids, get_file
 from services import Services
 
@@ -30,7 +33,11 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
     assert row.id is not None
     async with svc.file_lock(row.id):
         row = await get_file(svc, row.id)  # as it is now, after any recognition we waited for
-        if row.status is FileStatus.DONE and row.model_id == svc.recognizer.model_id:
+        if (
+            row.status is FileStatus.DONE
+            and row.model_id == svc.recognizer.model_id
+            and row.detector == vehicles.current_detector(svc)
+        ):
             # Already this model's results. Listeners still hear that it is
             # done, so progress counted from events reaches 100%.
             svc.events.publish(FileEventKind.DONE, row)
@@ -39,7 +46,9 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
         if known is not None:
             return await _store(svc, row, known)
         await _set(svc, row, FileStatus.PROCESSING)
-        ref = ImageRef(svc.blobs.path(row.stored_key), row.mime_type)
+        ref = ImageRef(
+            svc.blobs.path(row.stored_key), row.mime_type, width=row.width, height=row.height
+        )
         try:
             [outcome] = await svc.recognizer.recognize([ref])
         except RecognizerUnavailable:
@@ -88,12 +97,16 @@ async def _known(svc: Services, row: FileRow) -> Recognition | None:
         known = await known_predictions(session, sha256=row.sha256, model_id=model_id)
     if not known:
         return None
-    return Recognition(
+    recognition = Recognition(
         guesses=[Guess(p.label, p.confidence) for p in known],
         model_id=model_id,
         backend=svc.recognizer.backend,
-        elapsed_ms=(time.perf_counter() - started) * 1000,
+        elapsed_ms=0,
     )
+    recalled = await vehicles.recall(svc, recognition, known[0].file_id)
+    if recalled is None:
+        return None
+    return dataclasses.replace(recalled, elapsed_ms=(time.perf_counter() - started) * 1000)
 
 
 async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileRow:
@@ -113,12 +126,27 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
             )
         )
     async with svc.session(write=True) as session:
-        await db_files.store_predictions(session, row=row, predictions=predictions)
-        _mark_done(row, recognition.model_id, recognition.backend, recognition.elapsed_ms)
-        session.add(row)
-        await session.commit()
-    svc.events.publish(FileEventKind.DONE, row)
-    return row
+        # Under the file's row lock: a job run twice (its worker died after this
+        # commit, before the queue heard) or by two workers at once stores this
+        # model's results once, and a file deleted meanwhile gets none.
+        current = await db_files.lock_file(session, file_id=row.id or 0)
+        if current is None:
+            return row  # deleted while it was recognized: nothing to store
+        if (
+            current.status is not FileStatus.DONE
+            or current.model_id != recognition.model_id
+            or current.detector != recognition.detector
+        ):
+            await db_files.store_predictions(session, row=current, predictions=predictions)
+            await replace_vehicles(
+                session, file_id=row.id or 0, vehicles=vehicles.to_rows(recognition)
+            )
+            vehicles.mark_color(current, recognition)
+            _mark_done(current, recognition.model_id, recognition.backend, recognition.elapsed_ms)
+            session.add(current)
+            await session.commit()
+    svc.events.publish(FileEventKind.DONE, current)
+    return current
 
 
 def _mark_done(row: FileRow, model_id: str, backend: str, elapsed_ms: float) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from db.files import FileRow
 from resolvers.files import check_ids, rows_by_ids
-from resolvers.ids import MAX_ID
+from resolvers.ids import MAX_ID, small_number
 from services import Services
 
 
@@ -22,7 +22,8 @@ def _file_number(global_id: str) -> int | None:
     kind, _, number = decoded.partition(":")
     if kind != "File" or not number.isascii() or not number.isdigit():
         return None
-    return int(number) if 1 <= int(number) <= MAX_ID else None
+    found = small_number(number)  # 4,300 digits and more are past int()
+    return found if found is not None and 1 <= found <= MAX_ID else None
 
 
 async def get_nodes(svc: Services, global_ids: Sequence[str]) -> list[FileRow | None]:

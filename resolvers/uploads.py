@@ -19,8 +19,9 @@ from errors import EmptyUpload, InvalidUpload, TooManyFiles, UnsupportedType
 from events import FileEventKind
 from services import Services
 from storage.blobs import TempBlob
+from storage.decode_pool import decoded_bytes
 from storage.filenames import clean_filename, extension
-from storage.images import ImageInfo, inspect_image
+from storage.images import ImageInfo, check_image, read_header
 
 log = logging.getLogger("cars.uploads")
 
@@ -72,16 +73,19 @@ async def _store(svc: Services, upload: IncomingFile) -> FileRow:
     try:
         # The content decides the type; the name must agree that it is an image
         # we take, so a file keeps an extension that opens it as what it is.
-        # Decoding holds every pixel (36 MB for 12 megapixels): the limiter
-        # bounds how many decodes run at once, so memory follows that bound, not
-        # the number of clients uploading.
-        info = await anyio.to_thread.run_sync(
-            lambda: inspect_image(
+        header = await anyio.to_thread.run_sync(
+            lambda: read_header(
                 blob.path,
                 allowed_types=settings.allowed_types,
                 max_pixels=settings.max_image_pixels,
-            ),
-            limiter=svc.decode_slots,
+            )
+        )
+        # Decoding holds every pixel (36 MB for 12 megapixels): the server's one
+        # decode pool bounds the pixels held at once by every decode together,
+        # so memory follows that bound, not the number of clients uploading.
+        info = await svc.decoder.run(
+            lambda: check_image(blob.path, header, max_pixels=settings.max_image_pixels),
+            cost=decoded_bytes(header.width, header.height),
         )
         if extension(name) not in settings.allowed_extensions:
             raise UnsupportedType(

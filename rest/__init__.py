@@ -1,4 +1,4 @@
-"""The REST routes of the original service (REST_COMPAT.md): thin adapters that
+"""The REST routes of the original service (docs/rest-compat.md): thin adapters that
 parse HTTP, call a resolver and shape the JSON."""
 
 from __future__ import annotations

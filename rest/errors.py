@@ -23,6 +23,7 @@ STATUS = {
     errors.InvalidInput: 400,
     errors.Unavailable: 503,
     errors.UpstreamError: 502,
+    errors.StillQueued: 202,  # accepted: the job goes on
 }
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from resolvers import files
 from rest.shapes import image_metadata, listed_json, listing_shape
@@ -20,6 +25,33 @@ _UNTRUSTED_BYTES = {
     "Content-Security-Policy": "default-src 'none'; sandbox",
     "Cache-Control": "private, max-age=86400",
 }
+
+
+class OpenFileResponse(FileResponse):
+    """A FileResponse from a file opened before the response began: its length
+    and bytes come from the open file, which a concurrent delete cannot take
+    away, so the body always matches the Content-Length it declared. (Starlette's
+    own stats, then reopens, the path, and a delete in between gives a 500 or a
+    short body.) Ranges, ETag and HEAD work as in FileResponse."""
+
+    def __init__(self, handle: BinaryIO, **kwargs: Any) -> None:
+        self._handle = handle
+        super().__init__(handle.name, stat_result=os.fstat(handle.fileno()), **kwargs)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._handle.close()
+
+    @asynccontextmanager
+    async def _open_file(self) -> AsyncIterator[anyio.AsyncFile[bytes]]:
+        self._handle.seek(0)
+        yield anyio.wrap_file(self._handle)
+
+    async def _handle_simple(self, send: Send, send_header_only: bool, send_pathsend: bool) -> None:
+        # never "pathsend": the server would open the path again
+        await super()._handle_simple(send, send_header_only, False)
 
 
 def _svc(request: Request) -> Services:
@@ -72,19 +104,19 @@ async def reprocess(request: Request) -> JSONResponse:
     return JSONResponse(image_metadata(row, []))
 
 
-async def image(request: Request) -> FileResponse:
-    row, path = await files.image_of(_svc(request), request.path_params["image_id"])
+async def image(request: Request) -> OpenFileResponse:
+    row, handle = await files.open_image(_svc(request), request.path_params["image_id"])
     disposition = f"inline; filename*=utf-8''{quote(row.filename)}"
-    return FileResponse(
-        path,
+    return OpenFileResponse(
+        handle,
         media_type=row.mime_type,
         headers={**_UNTRUSTED_BYTES, "Content-Disposition": disposition},
     )
 
 
-async def thumbnail(request: Request) -> FileResponse:
-    path = await files.thumbnail_of(_svc(request), request.path_params["image_id"])
-    return FileResponse(path, media_type="image/jpeg", headers=_UNTRUSTED_BYTES)
+async def thumbnail(request: Request) -> OpenFileResponse:
+    handle = await files.open_thumbnail(_svc(request), request.path_params["image_id"])
+    return OpenFileResponse(handle, media_type="image/jpeg", headers=_UNTRUSTED_BYTES)
 
 
 # One route per path with every method it takes, so that a 405 names them all

@@ -10,16 +10,22 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from config import Settings
-from errors import AppError, InvalidInput
+from errors import AppError, InvalidInput, StillQueued
 from middleware.body_limit import BodyLimit
-from resolvers import files, inference
+from resolvers import files, jobs
 from rest.shapes import inference_response
 from services import Services
 
 
 async def infer(request: Request) -> JSONResponse:
     svc: Services = request.state.services
-    row = await inference.infer_file(svc, request.path_params["image_id"])
+    file_id = request.path_params["image_id"]
+    try:
+        row = await jobs.infer_file(svc, file_id)
+    except StillQueued as exc:
+        # 202: accepted, not finished; the same shape, with no predictions yet.
+        still = await files.get_file(svc, file_id)
+        return JSONResponse({**inference_response(still, []), "detail": exc.message}, 202)
     found = await files.predictions(svc, [row.id or 0])
     return JSONResponse(inference_response(row, found.get(row.id or 0, [])))
 
@@ -33,7 +39,7 @@ async def infer_batch(request: Request) -> JSONResponse:
     # bool is an int in Python, but never an id
     if not isinstance(ids, list) or not ids or not all(type(i) is int for i in ids):
         raise InvalidInput("The body must be a non-empty JSON list of file ids, e.g. [1, 2, 3].")
-    outcomes = await inference.infer_files(svc, ids)
+    outcomes = await jobs.infer_files(svc, ids)
     done = [o.id for o in outcomes if not isinstance(o, AppError) and o.id is not None]
     found = await files.predictions(svc, done)
     # Files that failed still have a name and a status worth showing.

@@ -2,10 +2,10 @@
 Swagger UI (/docs) and ReDoc (/redoc).
 
 The routes are plain Starlette handlers with nothing to derive a schema from, so
-it is written here by hand, from REST_COMPAT.md and what rest/shapes.py returns.
+it is written here by hand, from docs/rest-compat.md and what rest/shapes.py returns.
 tests/rest/test_docs.py fails when the app serves a route that is missing here.
 A route served with and without a trailing slash is described once, spelled as
-REST_COMPAT.md spells it.
+docs/rest-compat.md spells it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _or_null(schema: Json) -> Json:
 
 
 def _object(properties: Json, **extra: Any) -> Json:
-    """An object with all these properties. Others may come too: REST_COMPAT.md
+    """An object with all these properties. Others may come too: docs/rest-compat.md
     welcomes new fields."""
     return {"type": "object", "properties": properties, "required": list(properties), **extra}
 
@@ -57,6 +57,14 @@ def _content(description: str, schema: Json, *media_types: str) -> Json:
 
 def _query(name: str, description: str, schema: Json) -> Json:
     return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+_RECOGNIZE = _query(
+    "recognize",
+    "`true`: queue the stored photos for recognition at once (they come back `queued`). "
+    "Absent: the server's AUTO_RECOGNIZE setting decides.",
+    {"type": "boolean"},
+)
 
 
 def _operation(
@@ -248,6 +256,7 @@ def _paths() -> Json:
                 "Upload one photo",
                 "uploads",
                 {"200": _json("The stored file.", _ref("UploadResponse")), **refused},
+                parameters=(_RECOGNIZE,),
                 body={"multipart/form-data": {"schema": _object({"file": photo})}},
             )
         },
@@ -263,6 +272,7 @@ def _paths() -> Json:
                 },
                 description="Files that pass the checks are stored; the others are listed in "
                 "`rejected` and named in `message`.",
+                parameters=(_RECOGNIZE,),
                 body={
                     "multipart/form-data": {
                         "schema": _object({"files": _list(any_photo, minItems=1)})
@@ -277,6 +287,12 @@ def _paths() -> Json:
                 "inference",
                 {
                     "200": _json("The predictions, best first.", _ref("InferenceResponse")),
+                    "202": _json(
+                        "With JOB_QUEUE=postgres, the job took longer than JOB_WAIT_SECONDS: "
+                        "`status` is `queued` or `processing`, no predictions yet, and `detail` "
+                        "says so. The job goes on.",
+                        _ref("InferenceResponse"),
+                    ),
                     "404": _NOT_FOUND,
                     "502": _error("The remote recognizer failed; the file is now `failed`."),
                 },
@@ -392,8 +408,12 @@ def _paths() -> Json:
                 parameters=(
                     _query(
                         "status",
-                        "`done` (the default), `pending`, `processing`, `failed`, or `all`.",
-                        _t("string", enum=["done", "pending", "processing", "failed", "all"]),
+                        "`done` (the default), `pending`, `queued`, `processing`, `failed`, or"
+                        " `all`.",
+                        _t(
+                            "string",
+                            enum=["done", "pending", "queued", "processing", "failed", "all"],
+                        ),
                     ),
                     _query("make", "Only files whose top prediction is this make.", _t("string")),
                 ),

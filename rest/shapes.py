@@ -1,4 +1,4 @@
-"""The JSON shapes that existing clients read (REST_COMPAT.md). Fields listed
+"""The JSON shapes that existing clients read (docs/rest-compat.md). Fields listed
 there are never renamed or retyped; new ones are added beside them."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from config import Settings
 from db.files import FileRow
 from errors import EmptyUpload, InvalidInput, InvalidUpload
 from middleware.body_limit import BodyLimit
-from resolvers import uploads
+from resolvers import jobs
 from rest.errors import status_of
 from rest.shapes import image_metadata
 from services import Services
@@ -44,13 +44,26 @@ async def _form(request: Request, *, max_files: int) -> AsyncIterator[FormData]:
         await form.close()
 
 
+def _recognize(request: Request) -> bool | None:
+    """`?recognize=true` queues the uploads for recognition; absent, the
+    AUTO_RECOGNIZE setting decides."""
+    value = request.query_params.get("recognize")
+    if value is None:
+        return None
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise InvalidInput(f"`recognize` must be true or false; got {value!r}.")
+
+
 async def upload(request: Request) -> JSONResponse:
     svc: Services = request.state.services
     async with _form(request, max_files=1) as form:
         sent = [v for v in form.getlist("file") if isinstance(v, UploadFile)]
         if not sent:
             raise EmptyUpload("No file in the form field 'file'.")
-        row = await uploads.upload_file(svc, sent[0])
+        row = await jobs.upload_file(svc, sent[0], recognize=_recognize(request))
     return JSONResponse(
         {"message": f"Uploaded {row.filename}.", "files": [image_metadata(row, [])]}
     )
@@ -62,7 +75,7 @@ async def upload_batch(request: Request) -> JSONResponse:
         sent = [v for v in form.getlist("files") if isinstance(v, UploadFile)]
         if not sent:
             raise EmptyUpload("No files in the form field 'files'.")
-        outcomes = await uploads.upload_files(svc, sent)
+        outcomes = await jobs.upload_files(svc, sent, recognize=_recognize(request))
     stored = [o for o in outcomes if isinstance(o, FileRow)]
     refused = [
         {"filename": f.filename, "status": status_of(o), "detail": o.message}

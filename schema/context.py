@@ -12,8 +12,9 @@ from strawberry.dataloader import DataLoader
 
 from access import Role
 from db.predictions import PredictionRow
+from db.vehicles import StoredVehicle
 from middleware.api_keys import ROLE
-from resolvers import files
+from resolvers import files, vehicles
 from services import Services
 
 
@@ -24,6 +25,7 @@ class Context:
     services: Services
     # Per request, never shared: a DataLoader caches what it loaded.
     predictions: DataLoader[int, list[PredictionRow]]
+    vehicles: DataLoader[int, list[StoredVehicle]]
     # What the API key allows (middleware/api_keys.py); a websocket that sent its
     # key in `connection_init` gets it then (server.py).
     role: Role | None = None
@@ -37,10 +39,15 @@ def make_context(request: Request | WebSocket, response: Response | WebSocket | 
         found = await files.predictions(services, file_ids)
         return [found.get(file_id, []) for file_id in file_ids]
 
+    async def load_vehicles(file_ids: Sequence[int]) -> list[list[StoredVehicle]]:
+        found = await vehicles.vehicles(services, file_ids)
+        return [found.get(file_id, []) for file_id in file_ids]
+
     return Context(
         request=request,
         response=response,
         services=services,
         predictions=DataLoader(load_fn=load_predictions),
+        vehicles=DataLoader(load_fn=load_vehicles),
         role=request.scope.get(ROLE),
     )

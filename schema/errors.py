@@ -25,6 +25,7 @@ class ErrorCode(enum.Enum):
     RECOGNIZER_UNAVAILABLE = errors.RecognizerUnavailable.code
     UPSTREAM_ERROR = errors.UpstreamError.code
     FELL_BEHIND = errors.FellBehind.code
+    STILL_QUEUED = errors.StillQueued.code
 
 
 @strawberry.type(description="A problem with one input of a mutation; the other inputs went ahead.")

@@ -12,12 +12,15 @@ from strawberry import Info
 
 from db import files as db_files
 from db.files import FileRow
+from db.predictions import PredictionRow
+from db.vehicles import VehiclePredictionRow
 from errors import NotFound
 from resolvers import files
 from resolvers.ids import encode_cursor, global_id
 from schema.context import Context
 from schema.errors import UserError, split_outcomes
 from schema.relay import Node
+from schema.vehicles import Box, Color, Vehicle, VehicleKind
 
 FileStatus = strawberry.enum(
     db_files.FileStatus,
@@ -42,6 +45,18 @@ class Prediction:
     body_type: str | None
     year: int | None
 
+    @classmethod
+    def from_row(cls, p: PredictionRow | VehiclePredictionRow) -> Prediction:
+        return cls(
+            rank=p.rank,
+            label=p.label,
+            confidence=p.confidence,
+            make=p.make,
+            model=p.model,
+            body_type=p.body_type,
+            year=p.year,
+        )
+
 
 @strawberry.type(description="An uploaded photo.")
 class File(Node):
@@ -62,6 +77,15 @@ class File(Node):
     )
     inference_ms: float | None = strawberry.field(
         description="How long recognizing this file took, in milliseconds."
+    )
+    color: Color | None = strawberry.field(
+        description="The colour of what `predictions` describe: the main vehicle, or the "
+        "whole photo. Named by the zero-shot model where it is loaded, else from the pixels."
+    )
+    detector: str | None = strawberry.field(
+        description="The detection model that looked for vehicles; null when none ran. "
+        "With a detector and no `vehicles`, none was found and the predictions are for "
+        "the whole photo."
     )
 
     @strawberry.field(description="A global id, for `file(id:)`, `node(id:)` and client caches.")
@@ -85,23 +109,30 @@ class File(Node):
     @strawberry.field(description="What the recognizer saw, most confident first.")
     async def predictions(self, info: Info[Context, None]) -> list[Prediction]:
         rows = await info.context.predictions.load(self.database_id)
-        return [
-            Prediction(
-                rank=p.rank,
-                label=p.label,
-                confidence=p.confidence,
-                make=p.make,
-                model=p.model,
-                body_type=p.body_type,
-                year=p.year,
-            )
-            for p in rows
-        ]
+        return [Prediction.from_row(p) for p in rows]
 
     @strawberry.field(description="The most confident prediction, if any.")
     async def top_prediction(self, info: Info[Context, None]) -> Prediction | None:
         ranked = await self.predictions(info)
         return ranked[0] if ranked else None
+
+    @strawberry.field(
+        description="Each vehicle the detector (DETECTOR) found, the main one (the largest) "
+        "first; `predictions` and `color` are the main one's. Empty when no detector ran, "
+        "or when it found none: then they are the whole photo's (see `detector`)."
+    )
+    async def vehicles(self, info: Info[Context, None]) -> list[Vehicle]:
+        stored = await info.context.vehicles.load(self.database_id)
+        return [
+            Vehicle(
+                box=Box(x=v.row.x, y=v.row.y, width=v.row.width, height=v.row.height),
+                score=v.row.score,
+                kind=VehicleKind(v.row.kind),
+                predictions=[Prediction.from_row(p) for p in v.predictions],
+                color=Color.of(v.row.color, v.row.color_confidence),
+            )
+            for v in stored
+        ]
 
     @classmethod
     def from_row(cls, row: FileRow) -> File:
@@ -121,6 +152,8 @@ class File(Node):
             model_id=row.model_id,
             recognizer=row.backend,
             inference_ms=row.inference_ms,
+            color=Color.of(row.color, row.color_confidence),
+            detector=row.detector,
         )
 
 
@@ -195,7 +228,11 @@ class FileQueries:
         after: str | None = None,
         status: FileStatus | None = None,  # type: ignore[valid-type]
         search: Annotated[
-            str | None, strawberry.argument(description="Part of the file name, any case.")
+            str | None,
+            strawberry.argument(
+                description="Part of the file name, any case, taken literally; at most"
+                f" {files.MAX_SEARCH_LENGTH} characters (longer is INVALID_INPUT)."
+            ),
         ] = None,
         make: Annotated[
             str | None,

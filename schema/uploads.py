@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from starlette.datastructures import UploadFile
 from strawberry import Info
 from strawberry.file_uploads import Upload
 
 from errors import EmptyUpload, InvalidUpload
-from resolvers import uploads
+from resolvers import jobs
 from resolvers.uploads import IncomingFile
 from schema.context import Context
 from schema.errors import UserError, split_outcomes
 from schema.files import File
+
+RECOGNIZE = (
+    "Queue the stored photos for recognition at once (they are QUEUED in the answer; "
+    "fileEvents reports their progress). Unset: the server's AUTO_RECOGNIZE setting decides."
+)
 
 
 @strawberry.type
@@ -30,9 +37,16 @@ class UploadFilesPayload:
 @strawberry.type
 class UploadMutations:
     @strawberry.mutation(description="Upload one JPEG or PNG photo.")
-    async def upload_file(self, info: Info[Context, None], file: Upload) -> UploadFilePayload:
+    async def upload_file(
+        self,
+        info: Info[Context, None],
+        file: Upload,
+        recognize: Annotated[bool | None, strawberry.argument(description=RECOGNIZE)] = None,
+    ) -> UploadFilePayload:
         try:
-            row = await uploads.upload_file(info.context.services, _incoming(file))
+            row = await jobs.upload_file(
+                info.context.services, _incoming(file), recognize=recognize
+            )
         except InvalidUpload as exc:
             return UploadFilePayload(file=None, errors=[UserError.of(exc, input=_name(file))])
         return UploadFilePayload(file=File.from_row(row), errors=[])
@@ -41,11 +55,14 @@ class UploadMutations:
         description="Upload several photos; each is accepted or refused on its own."
     )
     async def upload_files(
-        self, info: Info[Context, None], files: list[Upload]
+        self,
+        info: Info[Context, None],
+        files: list[Upload],
+        recognize: Annotated[bool | None, strawberry.argument(description=RECOGNIZE)] = None,
     ) -> UploadFilesPayload:
         try:
             sent = [_incoming(upload, index) for index, upload in enumerate(files)]
-            outcomes = await uploads.upload_files(info.context.services, sent)
+            outcomes = await jobs.upload_files(info.context.services, sent, recognize=recognize)
         except InvalidUpload as exc:  # the request as a whole: no files, or too many
             return UploadFilesPayload(files=[], errors=[UserError.of(exc)])
         names = [_name(upload) for upload in files]

@@ -1,9 +1,10 @@
 """Deciding what an uploaded file really is, by its content.
 
 The checks run in order of cost: the leading bytes say which format the file
-claims to be; Pillow then opens it with that format's decoder alone and decodes
-every pixel, under a pixel limit; last, bytes hidden after the image's end (a ZIP
-or HTML tail that makes the file a polyglot) are refused.
+claims to be, and its header how many pixels it has (`read_header`); Pillow
+then opens it with that format's decoder alone and decodes every pixel, under a
+pixel limit; last, anything after the image's end is refused, except a little
+NUL padding (`check_image`, to run on the decode pool).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from errors import InvalidImage, UnsupportedType
+from storage.decode import without_paths
 
 # Magic numbers of formats people upload, allowed or not, so that a GIF is told
 # "type not allowed" (415) rather than "not an image" (400).
@@ -39,18 +41,11 @@ _TEXT_IMAGES = (b"<svg", b"<?xml")
 # last 64 KiB + 22 bytes of a file: a file with one there opens as an archive.
 _ZIP_EOCD = b"PK\x05\x06"
 _ZIP_TAIL = 65536 + 22
-# What may not follow a JPEG's end marker. Cameras append harmless trailers (a
-# motion-photo video, vendor data), so only document and archive formats are refused.
-_FORBIDDEN_TRAILERS = (
-    b"PK\x03\x04",
-    b"%PDF",
-    b"<",
-    b"Rar!",
-    b"7z\xbc\xaf",
-    b"\x1f\x8b",
-    b"MZ",
-    b"\x7fELF",
-)
+# After the image's end only padding is allowed: at most this many bytes, all
+# NUL (some encoders and cameras pad files to a block size). Anything else
+# (markup, a PDF, an archive, a camera's appended video) is refused, so no
+# document hides behind the pixels.
+MAX_PADDING = 4096
 
 
 @dataclass(frozen=True)
@@ -71,8 +66,16 @@ def sniff_type(head: bytes) -> str | None:
     return None
 
 
-def inspect_image(path: Path, *, allowed_types: tuple[str, ...], max_pixels: int) -> ImageInfo:
-    """Check the file at `path` and describe it, or raise InvalidImage/UnsupportedType."""
+@dataclass(frozen=True)
+class ImageHeader:
+    mime_type: str
+    width: int  # as stored, before EXIF orientation
+    height: int
+
+
+def read_header(path: Path, *, allowed_types: tuple[str, ...], max_pixels: int) -> ImageHeader:
+    """The type and size the file declares, without decoding it; raises
+    InvalidImage or UnsupportedType. Cheap: it tells what decoding will cost."""
     with path.open("rb") as f:
         head = f.read(64)
     mime = sniff_type(head)
@@ -82,19 +85,42 @@ def inspect_image(path: Path, *, allowed_types: tuple[str, ...], max_pixels: int
         raise UnsupportedType(
             f"{mime} files are not accepted; allowed types: {', '.join(allowed_types)}."
         )
-    width, height = _decode(path, mime, max_pixels)
-    _refuse_hidden_tail(path, mime)
-    return ImageInfo(mime_type=mime, width=width, height=height)
+    try:
+        with Image.open(path, formats=[_PILLOW_FORMATS[mime]]) as img:
+            width, height = img.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_big(max_pixels) from None
+    except Exception as exc:  # Pillow raises many kinds for damaged files
+        raise _damaged(exc) from None
+    if width * height > max_pixels:
+        raise _too_big(max_pixels)
+    return ImageHeader(mime_type=mime, width=width, height=height)
+
+
+def check_image(path: Path, header: ImageHeader, *, max_pixels: int) -> ImageInfo:
+    """Decode every pixel and look after the image's end; raises InvalidImage."""
+    width, height = _decode(path, header.mime_type, max_pixels)
+    _refuse_hidden_tail(path, header.mime_type)
+    return ImageInfo(mime_type=header.mime_type, width=width, height=height)
+
+
+def _too_big(max_pixels: int) -> InvalidImage:
+    return InvalidImage(f"The image has more than {max_pixels:,} pixels.")
+
+
+def _damaged(exc: Exception) -> InvalidImage:
+    # Pillow's messages name the file: keep the reason, never the server's path.
+    reason = without_paths(str(exc)) or type(exc).__name__
+    return InvalidImage(f"The image is damaged or truncated and cannot be read ({reason}).")
 
 
 def _decode(path: Path, mime: str, max_pixels: int) -> tuple[int, int]:
     fmt = _PILLOW_FORMATS[mime]
-    too_big = InvalidImage(f"The image has more than {max_pixels:,} pixels.")
     try:
         with Image.open(path, formats=[fmt]) as img:
             width, height = img.size
             if width * height > max_pixels:
-                raise too_big
+                raise _too_big(max_pixels)
             img.verify()  # checksums (PNG CRCs) before spending time decoding
         with Image.open(path, formats=[fmt]) as img:
             img.load()  # every pixel: a truncated or corrupt file fails here
@@ -102,13 +128,11 @@ def _decode(path: Path, mime: str, max_pixels: int) -> tuple[int, int]:
     # Pillow warns, then fails, past its own pixel limit (checked as it opens the
     # file); either way the image is over ours, which is lower.
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise too_big from None
+        raise _too_big(max_pixels) from None
     except InvalidImage:
         raise
     except Exception as exc:  # Pillow raises many kinds for damaged files
-        raise InvalidImage(
-            f"The image is damaged or truncated and cannot be read ({exc})."
-        ) from None
+        raise _damaged(exc) from None
     if orientation in (5, 6, 7, 8):  # rotated a quarter turn: shown sideways
         width, height = height, width
     return width, height
@@ -119,57 +143,73 @@ def _refuse_hidden_tail(path: Path, mime: str) -> None:
         if data.rfind(_ZIP_EOCD, max(0, len(data) - _ZIP_TAIL)) >= 0:
             raise InvalidImage("The file hides an archive after the image; it is refused.")
         end = _IMAGE_END[mime](data)
-        trailer = data[end : end + 64].lstrip(b"\x00")
-        if not trailer:
-            return
-        if mime != "image/jpeg" or trailer.startswith(_FORBIDDEN_TRAILERS):
-            raise InvalidImage("The file has other content hidden after the end of the image.")
+        if end is None:  # decoders stop once they have the pixels; what follows went unread
+            raise InvalidImage("The image has no end marker; it is refused.")
+        tail = len(data) - end
+        if tail and (tail > MAX_PADDING or data[end:].count(0) != tail):
+            raise InvalidImage(
+                "The file has other content hidden after the end of the image "
+                f"(only up to {MAX_PADDING} NUL bytes of padding may follow it)."
+            )
 
 
-def _png_end(data: mmap.mmap) -> int:
-    """The offset just past the IEND chunk, walking the chunk headers."""
+def _png_end(data: mmap.mmap) -> int | None:
+    """The offset just past the IEND chunk, walking the chunk headers; None
+    when there is none."""
     pos = 8
     while pos + 8 <= len(data):
         length = int.from_bytes(data[pos : pos + 4], "big")
         chunk_type = data[pos + 4 : pos + 8]
         pos += 12 + length
         if chunk_type == b"IEND":
-            break
-    return min(pos, len(data))
+            return pos if pos <= len(data) else None
+    return None
 
 
-def _jpeg_end(data: mmap.mmap) -> int:
-    """The offset just past the EOI marker. Segments are skipped by their length
-    (so an EXIF thumbnail's own EOI is not mistaken for the end); entropy-coded
-    data is scanned for the next marker that is not a stuffed 0xFF or a restart."""
+def _jpeg_end(data: mmap.mmap) -> int | None:
+    """The offset just past the EOI marker, or None when there is none. Segments
+    are skipped by their length (so an EXIF thumbnail's own EOI is not mistaken
+    for the end); entropy-coded data is scanned for the next marker that is not
+    a stuffed 0xFF or a restart."""
     pos = 2
     size = len(data)
-    while pos + 4 <= size:
+    while pos + 2 <= size:
         if data[pos] != 0xFF:
-            return size  # not where a marker should be: let the decoder's verdict stand
+            # Stray bytes between segments: libjpeg skips to the next marker and
+            # decodes on, so must we, or an EOI beyond them would go unseen.
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return None
+            continue
         marker = data[pos + 1]
         if marker == 0xD9:
             return pos + 2
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers with no length
+            pos += 2
+            continue
+        if pos + 4 > size:
+            return None
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         pos += 2 + length
         if marker == 0xDA:  # start of scan: entropy-coded data follows
             while True:
                 pos = data.find(b"\xff", pos)
                 if pos < 0 or pos + 1 >= size:
-                    return size
+                    return None
                 following = data[pos + 1]
                 if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
                     pos += 1
                     continue
                 break
-    return size
+    return None
 
 
-def _webp_end(data: mmap.mmap) -> int:
-    return min(len(data), 8 + int.from_bytes(data[4:8], "little"))
+def _webp_end(data: mmap.mmap) -> int | None:
+    end = 8 + int.from_bytes(data[4:8], "little")
+    return end if end <= len(data) else None
 
 
 _IMAGE_END = {"image/png": _png_end, "image/jpeg": _jpeg_end, "image/webp": _webp_end}

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from bench.models import save_tiny_vit
+from bench.models import save_tiny_vit, save_yolos
 from config import Settings
 from server import create_app
 from tests.fake_hf import FakeHuggingFace
@@ -84,9 +84,11 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 def stored_images(settings: Settings) -> list[Path]:
-    """Every image file on disk, and anything left in tmp/."""
+    """Every image file on disk, and anything left in tmp/ (but the lock files
+    that say which server process owns what)."""
     root = settings.upload_dir
-    return sorted(p for p in [*root.glob("images/*/*"), *root.glob("tmp/*")] if p.is_file())
+    found = [*root.glob("images/*/*"), *root.glob("tmp/**/*")]
+    return sorted(p for p in found if p.is_file() and p.name != "lock")
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +98,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     through the same code path as a Hub id."""
     folder = tmp_path_factory.mktemp("tiny-vit")
     save_tiny_vit(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real YOLOS object detector, two layers and random weights spread so
+    that it finds boxes of several COCO kinds (bench/models.py), saved as a Hub
+    model is."""
+    folder = tmp_path_factory.mktemp("tiny-yolos")
+    save_yolos(folder)
     return folder
 
 

@@ -120,6 +120,29 @@ def jpeg_html_polyglot() -> bytes:
     return jpeg() + b"<html><script>alert(1)</script></html>"
 
 
+HTML = b"<html><script>alert(document.domain)</script></html>"
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+# The start of an MP4, as Samsung and Google motion photos append one after the
+# JPEG: a camera's own trailer, refused all the same (the accepted trade-off).
+MP4_TAIL = struct.pack(">I", 24) + b"ftypmp42" + b"\x00\x00\x00\x00mp42isom" + b"\x00" * 64
+
+
+def polyglots() -> dict[str, tuple[str, bytes]]:
+    """Images with something else after their end, each a way through an
+    earlier check: id -> (file name, bytes)."""
+    return {
+        "jpeg-newline-html": ("p.jpg", jpeg() + b"\n" + HTML),
+        "jpeg-space-html": ("p.jpg", jpeg() + b" " + HTML),
+        "jpeg-nul-html": ("p.jpg", jpeg() + b"\x00" * 64 + HTML),
+        "png-nul-html": ("p.png", png() + b"\x00" * 64 + HTML),
+        "jpeg-nul-pdf": ("p.jpg", jpeg() + b"\x00" * 64 + PDF),
+        "jpeg-far-html": ("p.jpg", jpeg() + b"\x00" * 100_000 + HTML),
+        # no EOI: a segment that claims to run past the end hides what follows
+        "jpeg-no-end-html": ("p.jpg", jpeg()[:-2] + b"\xff\xe1\xff\xff" + HTML),
+        "jpeg-motion-photo": ("p.jpg", jpeg() + MP4_TAIL),
+    }
+
+
 def multipart(field: str, filename: str, data: bytes) -> tuple[bytes, dict[str, str]]:
     """A multipart body with the file name sent as raw UTF-8, control characters
     and all, as a hostile client would (HTTP clients percent-encode them)."""

@@ -28,7 +28,7 @@ def _stream_body(
     pieces, while reading the answer; return the answer and how many bytes were
     sent before it came."""
     framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}"
-    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n{framing}\r\n\r\n"
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n{framing}\r\n\r\n"
     part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n\xff\xd8\xff'
     piece = b"\0" * (1024 * 1024)
 

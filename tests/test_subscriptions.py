@@ -175,16 +175,40 @@ def test_a_subscription_to_some_ids_hears_only_those(live: LiveServer) -> None:
         watched = await asyncio.to_thread(_upload, live, "watched.jpg", (1, 2, 3))
         async with _connect(live, {"Authorization": f"Bearer {KEY}"}) as ws:
             await _subscribe(ws, "some", [watched])
+            # First the file's current state: a client that subscribes again
+            # after a dropped connection misses nothing.
+            [current] = await _events(ws, 1)
+            assert (current["kind"], current["databaseId"]) == ("PENDING", watched)
+            assert current["file"]["filename"] == "watched.jpg"
             await asyncio.to_thread(
                 httpx.post, f"{live.url}/files/{watched}/reprocess", headers=_headers()
             )
-            [probe] = await _events(ws, 1)  # now it is listening
-            assert (probe["kind"], probe["databaseId"]) == ("PENDING", watched)
+            [reprocessed] = await _events(ws, 1)
+            assert (reprocessed["kind"], reprocessed["databaseId"]) == ("PENDING", watched)
             other = await asyncio.to_thread(_upload, live, "other.jpg", (3, 2, 1))
             await asyncio.to_thread(httpx.delete, f"{live.url}/files/{other}", headers=_headers())
             await asyncio.to_thread(httpx.delete, f"{live.url}/files/{watched}", headers=_headers())
             [event] = await _events(ws, 1)
             assert (event["kind"], event["databaseId"]) == ("DELETED", watched)
+
+    asyncio.run(scenario())
+
+
+def test_a_subscription_starts_with_each_files_current_state(live: LiveServer) -> None:
+    async def scenario() -> None:
+        done = await asyncio.to_thread(_upload, live, "done.jpg", (9, 60, 9))
+        gone = await asyncio.to_thread(_upload, live, "gone.jpg", (60, 9, 9))
+        await asyncio.to_thread(httpx.post, f"{live.url}/inference/{done}", headers=_headers())
+        await asyncio.to_thread(httpx.delete, f"{live.url}/files/{gone}", headers=_headers())
+        async with _connect(live, {"apiKey": KEY}) as ws:
+            await _subscribe(ws, "state", [gone, done])
+            first = await _events(ws, 2)  # in id order
+            assert [(e["kind"], e["databaseId"]) for e in first] == [
+                ("DONE", done),
+                ("DELETED", gone),
+            ]
+            assert len(first[0]["file"]["predictions"]) == 5
+            assert first[1]["file"] is None
 
     asyncio.run(scenario())
 

@@ -14,7 +14,8 @@ from sqlmodel import SQLModel
 
 import db.files
 import db.listing
-import db.predictions  # noqa: F401  (registers the tables on SQLModel.metadata)
+import db.predictions
+import db.vehicles  # noqa: F401  (registers the tables on SQLModel.metadata)
 from config import Settings
 from db.engine import create_engine
 

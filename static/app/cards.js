@@ -1,9 +1,11 @@
-// One card per photo: thumbnail, make and model, year and body type, the top 3
-// guesses with confidence bars, and the model that made them. Everything from
+// One card per photo: thumbnail (with a box on each vehicle a detector found),
+// make and model, year, body type and colour, the top 3 guesses with confidence
+// bars, and the model that made them. Everything from
 // the server goes in as text (textContent), never as HTML.
 
 const STATUS_WORDS = {
   PENDING: "Pending",
+  QUEUED: "Queued",
   PROCESSING: "Recognizing…",
   DONE: "Recognized",
   FAILED: "Failed",
@@ -34,8 +36,10 @@ export function fillCard(card, file) {
 
   part(".car").textContent = top ? carName(top) : headlineFor(file.status);
   part(".car-details").textContent = top
-    ? [top.year, top.bodyType].filter(Boolean).join(" · ")
+    ? [top.year, top.bodyType, file.color?.name].filter(Boolean).join(" · ")
     : "";
+  drawVehicles(part(".card-thumb"), file);
+  part(".vehicles").textContent = vehiclesText(file.vehicles ?? []);
 
   const guesses = part(".guesses");
   guesses.replaceChildren(...file.predictions.slice(0, 3).map(guessItem));
@@ -95,4 +99,57 @@ function guessItem(prediction) {
   bar.append(fill);
   item.append(label, value, bar);
   return item;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+/** A box and a label ("car · red") on each vehicle, over the thumbnail. The
+ * SVG's user space is the photo's own pixels (the boxes' units), and "slice"
+ * scales and crops it exactly as the image's `object-fit: cover` does. */
+function drawVehicles(thumb, file) {
+  const vehicles = file.vehicles ?? [];
+  let overlay = thumb.querySelector("svg.boxes");
+  if (!vehicles.length || !file.width || !file.height) {
+    overlay?.remove();
+    return;
+  }
+  if (!overlay) {
+    overlay = document.createElementNS(SVG, "svg");
+    overlay.classList.add("boxes");
+    overlay.setAttribute("aria-hidden", "true"); // .vehicles says it in words
+    thumb.append(overlay);
+  }
+  overlay.setAttribute("viewBox", `0 0 ${file.width} ${file.height}`);
+  overlay.setAttribute("preserveAspectRatio", "xMidYMid slice");
+  const text = Math.max(file.width, file.height) / 24; // about 11 px on a card
+  overlay.replaceChildren(
+    ...vehicles.map((vehicle, index) => {
+      const { x, y, width, height } = vehicle.box;
+      const group = document.createElementNS(SVG, "g");
+      group.setAttribute("class", index === 0 ? "vehicle main" : "vehicle");
+      const box = document.createElementNS(SVG, "rect");
+      box.setAttribute("class", "box");
+      for (const [name, value] of Object.entries({ x, y, width, height })) {
+        box.setAttribute(name, String(value));
+      }
+      const label = document.createElementNS(SVG, "text");
+      label.setAttribute("class", "box-label");
+      label.setAttribute("x", String(x + text / 4));
+      label.setAttribute("y", String(y + text));
+      label.setAttribute("font-size", String(text));
+      label.textContent = vehicleName(vehicle);
+      group.append(box, label);
+      return group;
+    }),
+  );
+}
+
+function vehicleName(vehicle) {
+  return [vehicle.kind.toLowerCase(), vehicle.color?.name].filter(Boolean).join(" · ");
+}
+
+function vehiclesText(vehicles) {
+  if (!vehicles.length) return "";
+  const names = vehicles.map(vehicleName).join("; ");
+  return vehicles.length === 1 ? `1 vehicle: ${names}` : `${vehicles.length} vehicles: ${names}`;
 }

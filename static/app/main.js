@@ -9,6 +9,7 @@ import { Reachability } from "./reachability.js";
 import { DELETE, FILES, MAKES, PENDING_COUNT, PENDING_IDS, REPROCESS, UPLOAD } from "./queries.js";
 import { recognizeFiles } from "./recognition.js";
 import { UploadQueue } from "./uploads.js";
+import { Watcher } from "./watch.js";
 
 const PAGE_SIZE = 24;
 const KEY_STORAGE = "cars.apiKey";
@@ -289,6 +290,17 @@ $("load-more").addEventListener("click", () => loadPage({ replace: false }));
 
 // ---- uploads ------------------------------------------------------------------------
 
+// Uploaded photos are recognized in the background; their cards follow along.
+const watcher = new Watcher({
+  subscriptions,
+  onFile: updateCard,
+  onGone: removeCard,
+  onSettled: () => {
+    refreshPendingCount();
+    updateMakes();
+  },
+});
+
 const uploads = new UploadQueue({
   list: $("upload-list"),
   send: async (file, onProgress) => {
@@ -304,6 +316,7 @@ const uploads = new UploadQueue({
       addCard(file, { atTop: true });
       updateMakes();
     }
+    if (file.status === "QUEUED" || file.status === "PROCESSING") watcher.add(file.id);
   },
   onIdle: () => {
     announce("The uploads have finished.");

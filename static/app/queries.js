@@ -2,8 +2,10 @@
 
 // What a card shows of a file.
 const FILE_FIELDS = `
-  id databaseId filename status error modelId recognizer inferenceMs thumbnailUrl
-  predictions { rank label confidence make model bodyType year }`;
+  id databaseId filename status error modelId recognizer inferenceMs thumbnailUrl width height
+  predictions { rank label confidence make model bodyType year }
+  color { name }
+  vehicles { box { x y width height } score kind color { name } }`;
 
 export const FILES = `query Files($first: Int!, $after: String, $status: FileStatus, $search: String, $make: String) {
   files(first: $first, after: $after, status: $status, search: $search, make: $make) {
@@ -25,8 +27,9 @@ export const MAKES = `query Makes { stats { topMakes { make } } }`;
 
 export const PENDING_COUNT = `query PendingCount { files(first: 0, status: PENDING) { totalCount } }`;
 
+// Dropped photos are recognized at once, in the background (they come back QUEUED).
 export const UPLOAD = `mutation Upload($file: Upload!) {
-  uploadFile(file: $file) { file { ${FILE_FIELDS} } errors { code message } }
+  uploadFile(file: $file, recognize: true) { file { ${FILE_FIELDS} } errors { code message } }
 }`;
 
 export const INFER = `mutation Infer($ids: [ID!]!) {

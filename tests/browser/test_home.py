@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, FilePayload, Locator, Page, Response, W
 from bench.harness import server
 from tests import images
 from tests.browser.conftest import screenshot, watched_page
+from tests.car_images import PAINTS, car, encoded
 
 PHOTOS = {
     "red-coupe.jpg": images.jpeg(640, 480, color=(200, 30, 30)),
@@ -140,10 +141,9 @@ def test_upload_recognize_check_the_cards_and_delete(browser: Browser, home: str
 
         cards = tab.locator("#cards .card")
         expect(cards).to_have_count(len(PHOTOS))
-        expect(tab.locator("#pending-count")).to_have_text("3 photos wait for recognition.")
-        tab.get_by_role("button", name="Recognize all pending").click()
-        expect(tab.locator("#overall-progress")).to_have_attribute("value", "100")
-        expect(tab.locator("#progress-text")).to_have_text("Recognized 3 of 3 photos.")
+        # Dropped photos are recognized with no extra click: the upload queues
+        # them, and the cards follow their progress from fileEvents.
+        expect(cards.locator(".badge")).to_have_text(["Recognized"] * len(PHOTOS))
         expect(tab.locator("#pending-count")).to_have_text("No photo waits for recognition.")
 
         # What GraphQL says, against what the cards show.
@@ -435,3 +435,62 @@ def test_a_banner_says_when_the_server_cannot_be_reached(browser: Browser, home:
         expect(banner).to_be_hidden(timeout=20_000)
         expect(tab.locator("#list-error")).to_be_empty()
         watched.check(expected=unreachable)
+
+
+@pytest.fixture(scope="module")
+def street(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_detector: Path
+) -> Iterator[str]:
+    """A server with a detector, and a recognized photo of several vehicles
+    (what the tiny random detector takes for vehicles)."""
+    folder = tmp_path_factory.mktemp("street")
+    env = {"HF_MODEL": str(tiny_model), "DETECTOR": str(tiny_detector), "DETECTOR_THRESHOLD": "0.6"}
+    with server(folder, **env) as live:
+        photo = encoded(car(PAINTS["red"], width=480, height=320, noise=8, shade=0.8))
+        answer = httpx.post(
+            f"{live.url}/upload/", files={"file": ("street.png", photo, "image/png")}
+        )
+        answer.raise_for_status()
+        file_id = answer.json()["files"][0]["id"]
+        httpx.post(f"{live.url}/inference/{file_id}", timeout=60).raise_for_status()
+        yield live.url
+
+
+def test_the_boxes_of_the_vehicles_are_drawn_on_the_photo(browser: Browser, street: str) -> None:
+    [node] = graphql(
+        street,
+        "{ files(first: 1) { nodes { id width height color { name } "
+        "vehicles { box { x y width height } kind color { name } } } } }",
+    )["files"]["nodes"]
+    vehicles = node["vehicles"]
+    assert len(vehicles) >= 2
+    with watched_page(browser, street, viewport={"width": 1280, "height": 800}) as (tab, watched):
+        tab.goto(f"{street}/")
+        card = tab.locator(f'.card[data-id="{node["id"]}"]')
+        expect_thumbnail_loaded(card.locator(".card-thumb img"))
+        boxes = card.locator(".card-thumb svg.boxes rect.box")
+        expect(boxes).to_have_count(len(vehicles))
+        names = [f"{v['kind'].lower()} · {v['color']['name']}" for v in vehicles]
+        expect(card.locator(".box-label")).to_have_text(names)
+        expect(card.locator(".vehicles")).to_have_text(
+            f"{len(vehicles)} vehicles: {'; '.join(names)}"
+        )
+        expect(card.locator(".car-details")).to_contain_text(node["color"]["name"])
+        expect(card.locator(".vehicle.main rect.box")).to_have_count(1)
+        # Each box lies where its vehicle is on the thumbnail as shown: the photo
+        # scaled to cover the 4:3 frame, centred (object-fit: cover).
+        frame = card.locator(".card-thumb img").bounding_box()
+        assert frame is not None
+        scale = max(frame["width"] / node["width"], frame["height"] / node["height"])
+        left = frame["x"] + (frame["width"] - node["width"] * scale) / 2
+        top = frame["y"] + (frame["height"] - node["height"] * scale) / 2
+        for index, vehicle in enumerate(vehicles):
+            drawn = boxes.nth(index).bounding_box()
+            assert drawn is not None
+            box = vehicle["box"]
+            want = (left + box["x"] * scale, top + box["y"] * scale, box["width"] * scale)
+            got = (drawn["x"], drawn["y"], drawn["width"])
+            # within the stroke's width (the bounding box includes it)
+            assert all(abs(a - b) <= 3 for a, b in zip(got, want, strict=True)), (got, want)
+        screenshot(tab, "home-vehicles")
+        watched.check()

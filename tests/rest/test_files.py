@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
 import db.listing
+from bench.harness import server
 from config import Settings
 from tests import images
 from tests.conftest import stored_images
@@ -178,3 +184,66 @@ def test_unknown_route_and_method_answer_json(client: TestClient) -> None:
     wrong = client.put("/files/")
     assert wrong.status_code == 405
     assert "detail" in wrong.json()
+
+
+def test_image_and_thumbnail_downloads_racing_a_delete_are_whole_or_404(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Against a real server: each round uploads a file, then fetches its image
+    and thumbnail from many clients while another deletes it. Every answer is
+    the whole file (as long as it declared) or a 404: never a 500, never a cut
+    body."""
+    outcomes: Counter[str] = Counter()
+    data = images.noisy_jpeg(600, 400)  # some size, so a body takes a while to send
+    sha = hashlib.sha256(data).hexdigest()
+    with (
+        server(tmp_path, DATABASE_URL=database_url, RECOGNIZER="huggingface") as live,
+        httpx.Client(base_url=live.url, timeout=30) as http,
+        ThreadPoolExecutor(16) as pool,
+    ):
+
+        def fetch(path: str) -> str:
+            try:
+                response = http.get(path)
+            except httpx.TransportError as exc:  # a body shorter than its Content-Length
+                return f"broken: {type(exc).__name__}"
+            if response.status_code != 200:
+                return str(response.status_code)
+            if int(response.headers["content-length"]) != len(response.content):
+                return "short body"
+            if path.endswith("/image") and hashlib.sha256(response.content).hexdigest() != sha:
+                return "wrong bytes"
+            return "200"
+
+        for round_ in range(25):
+            answer = http.post("/upload/", files={"file": (f"{round_}.jpg", data)})
+            file_id = answer.json()["files"][0]["id"]
+            paths = [f"/files/{file_id}/{kind}" for kind in ("image", "thumbnail")] * 8
+            fetches = [pool.submit(fetch, path) for path in paths[:8]]
+            deleted = pool.submit(http.delete, f"/files/{file_id}")
+            fetches += [pool.submit(fetch, path) for path in paths[8:]]
+            assert deleted.result().status_code == 200
+            outcomes.update(f.result() for f in fetches)
+    assert set(outcomes) <= {"200", "404"}, outcomes
+
+
+def test_image_downloads_keep_ranges_validators_and_head(client: TestClient) -> None:
+    data = images.jpeg(200, 100)
+    meta = client.post("/upload/", files={"file": ("r.jpg", data, "image/jpeg")}).json()["files"][0]
+    whole = client.get(meta["path"])
+    assert whole.content == data
+    assert whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["etag"]
+    assert whole.headers["last-modified"]
+    part = client.get(meta["path"], headers={"Range": "bytes=2-11"})
+    assert part.status_code == 206
+    assert part.content == data[2:12]
+    assert part.headers["content-range"] == f"bytes 2-11/{len(data)}"
+    two = client.get(meta["path"], headers={"Range": "bytes=0-1,4-5"})
+    assert two.status_code == 206
+    assert data[:2] in two.content
+    assert data[4:6] in two.content
+    head = client.head(meta["path"])
+    assert head.status_code == 200
+    assert head.headers["content-length"] == str(len(data))
+    assert head.content == b""

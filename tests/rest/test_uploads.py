@@ -9,6 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from config import Settings
+from storage.images import MAX_PADDING
 from tests import images
 from tests.conftest import stored_images
 
@@ -112,6 +113,43 @@ def test_bad_upload_is_refused_clearly_and_nothing_is_stored(
     assert client.get("/files/").json() == []
     # and the server keeps serving
     assert upload(client, "fine.jpg", images.jpeg()).status_code == 200
+
+
+@pytest.mark.parametrize("kind", list(images.polyglots()))
+def test_polyglots_are_refused_and_nothing_is_stored(
+    client: TestClient, settings: Settings, kind: str
+) -> None:
+    name, data = images.polyglots()[kind]
+    response = upload(client, name, data)
+    assert response.status_code == 400, response.text
+    assert "end" in response.json()["detail"]
+    assert stored_images(settings) == []
+    assert client.get("/files/").json() == []
+
+
+def test_only_a_little_nul_padding_may_follow_the_image(
+    client: TestClient, settings: Settings
+) -> None:
+    padded = images.jpeg() + b"\x00" * MAX_PADDING
+    assert upload(client, "padded.jpg", padded).status_code == 200
+    too_much = images.jpeg(color=(1, 2, 3)) + b"\x00" * (MAX_PADDING + 1)
+    assert upload(client, "padded.jpg", too_much).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", images.truncated_jpeg()],
+    ids=["jpeg-signature-only", "png-signature-only", "truncated-jpeg"],
+)
+def test_refusals_never_show_the_servers_paths(
+    client: TestClient, settings: Settings, data: bytes
+) -> None:
+    response = upload(client, "x.jpg", data)
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "image" in detail
+    for leak in (str(settings.upload_dir), "/tmp", ".part", "uploads/"):
+        assert leak not in detail, detail
 
 
 def test_file_over_the_size_limit_is_413_and_not_stored(tmp_path, database_url: str) -> None:

@@ -52,7 +52,7 @@ EXPECTED_STATS: dict[str, Any] = {
         {"label": "BMW X5 SUV 2007", "count": 1},
         {"label": "Land Rover Range Rover SUV 2012", "count": 1},
     ],
-    "by_status": {"pending": 2, "processing": 0, "done": 5, "failed": 3},
+    "by_status": {"pending": 2, "queued": 0, "processing": 0, "done": 5, "failed": 3},
     "top_makes": [
         {"make": "BMW", "count": 3},
         {"make": "Audi", "count": 1},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
 
 from config import Settings
@@ -145,3 +146,33 @@ def test_a_value_that_is_not_a_file_is_refused_with_how_to_send_one(client: Test
     [error] = many["data"]["uploadFiles"]["errors"]
     assert error["message"].startswith("Item 0 of `files` is not an uploaded file")
     assert gql(client, "{ files { totalCount } }")["data"]["files"]["totalCount"] == 0
+
+
+@pytest.mark.parametrize("kind", list(images.polyglots()))
+def test_polyglots_are_refused_and_nothing_is_stored(
+    client: TestClient, settings: Settings, kind: str
+) -> None:
+    name, data = images.polyglots()[kind]
+    response = gql_upload(
+        client, UPLOAD_ONE, {"0": (name, data)}, {"file": None}, {"0": ["variables.file"]}
+    )
+    payload = response.json()["data"]["uploadFile"]
+    assert payload["file"] is None
+    [error] = payload["errors"]
+    assert error["code"] == "INVALID_IMAGE"
+    assert "end" in error["message"]
+    assert stored_images(settings) == []
+
+
+def test_refusals_never_show_the_servers_paths(client: TestClient, settings: Settings) -> None:
+    response = gql_upload(
+        client,
+        UPLOAD_ONE,
+        {"0": ("x.jpg", b"\xff\xd8\xff")},
+        {"file": None},
+        {"0": ["variables.file"]},
+    )
+    [error] = response.json()["data"]["uploadFile"]["errors"]
+    assert error["code"] == "INVALID_IMAGE"
+    for leak in (str(settings.upload_dir), "/tmp", ".part", "uploads/"):
+        assert leak not in error["message"], error["message"]
