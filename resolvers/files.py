@@ -107,27 +107,41 @@ def _check_filters(search: str | None, make: str | None) -> None:
 Render = Callable[[tuple[Any, ...], Sequence[tuple[Any, ...]]], bytes]
 
 
-async def listing_pages(svc: Services, render: Render, shape: str) -> AsyncIterator[bytes]:
-    """Every file of the listing, oldest first, a page of ids at a time
-    (db/listing.py), each page as its files' JSON elements joined by commas
-    (empty when none is left). A page is read as it was kept when none of its
-    files changed since; else it is put together from the elements kept for
-    the files that did not change, and `render` for those that did, and kept
-    for the next time. Each read is a short session of its own, so that no
-    connection is held while a client reads."""
-    first_id: int | None = 1
-    while first_id is not None:
-        async with svc.session() as session:
-            found, next_id = await listing.pages(
-                session, first_id=first_id, count=PAGES_PER_READ, shape=shape
-            )
-        first_id = None if next_id is None else listing.page_start(next_id)
+async def listing_pages(svc: Services, render: Render, shape: str) -> bytes | AsyncIterator[bytes]:
+    """Every file of the listing, oldest first, as its JSON elements joined by
+    commas: at once when one read found every page kept (a collection of a few
+    thousand files that did not change since it was last listed), else a page
+    of ids at a time (db/listing.py), each page empty when none of its files is
+    left. A page is read as it was kept when none of its files changed since;
+    else it is put together from the elements kept for the files that did not
+    change, and `render` for those that did, and kept for the next time. Each
+    read is a short session of its own, so that no connection is held while a
+    client reads. The first read happens here, so that a database outage is an
+    error before the answer starts rather than a cut-off answer."""
+    found, next_id = await _read(svc, 1, shape)
+    if next_id is None and all(page.body is not None for page in found):
+        return b",".join(page.body for page in found if page.body is not None)
+    return _pages(svc, render, shape, found, next_id)
+
+
+async def _read(svc: Services, first_id: int, shape: str) -> tuple[list[listing.Page], int | None]:
+    async with svc.session() as session:
+        return await listing.pages(session, first_id=first_id, count=PAGES_PER_READ, shape=shape)
+
+
+async def _pages(
+    svc: Services, render: Render, shape: str, found: list[listing.Page], next_id: int | None
+) -> AsyncIterator[bytes]:
+    while True:
         while found:  # each page let go once sent, not held through the next read
             page = found.pop(0)
             if page.body is None:
                 yield await _put_together(svc, page, render, shape)
             else:
                 yield page.body
+        if next_id is None:
+            return
+        found, next_id = await _read(svc, listing.page_start(next_id), shape)
 
 
 async def _put_together(svc: Services, page: listing.Page, render: Render, shape: str) -> bytes:

@@ -59,12 +59,15 @@ def _svc(request: Request) -> Services:
 
 
 async def list_files(request: Request) -> Response:
-    """The whole collection as one JSON array, streamed a page at a time."""
-    pages = files.listing_pages(_svc(request), listed_json, listing_shape())
+    """The whole collection as one JSON array: at once when it is small and
+    kept whole, else streamed a page at a time, in memory that stays bounded."""
+    found = await files.listing_pages(_svc(request), listed_json, listing_shape())
+    if isinstance(found, bytes):
+        return Response(b"[" + found + b"]", media_type="application/json")
     # The first page is read before the answer starts: a database outage is
     # still a 503 rather than a cut-off 200.
-    first = await anext(pages, None)
-    return StreamingResponse(_json_array(first, pages), media_type="application/json")
+    first = await anext(found, None)
+    return StreamingResponse(_json_array(first, found), media_type="application/json")
 
 
 async def _json_array(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
