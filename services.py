@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,10 +21,10 @@ from db.engine import (
     create_engine,
     create_session_factory,
     driver_connection,
+    outage_as_unavailable,
 )
 from db.files import FileRow, all_stored_keys, files_by_ids, release_interrupted
 from db.migrate import migrate, startup_lock
-from errors import Unavailable
 from events import EventBus
 from jobs import JobQueue
 from jobs.inprocess import InProcessQueue
@@ -101,18 +100,9 @@ class Services:
         (503) instead of an unexplained 500. `write`: the session will commit
         changes (it waits for its turn on SQLite)."""
         serial = write and self.engine.dialect.name == "sqlite"
-        try:
-            turn = self.write_turn if serial else contextlib.nullcontext()
-            async with turn, self.sessions() as session:
-                yield session
-        except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError) as exc:
-            log.warning("database unavailable: %s", exc)
-            raise Unavailable("The database is unavailable right now; try again shortly.") from exc
-        except sa_exc.DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            log.warning("database connection lost: %s", exc)
-            raise Unavailable("The database connection was lost; try again shortly.") from exc
+        turn = self.write_turn if serial else contextlib.nullcontext()
+        async with outage_as_unavailable(), turn, self.sessions() as session:
+            yield session
 
 
 @asynccontextmanager

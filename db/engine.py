@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import functools
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from errors import Unavailable
+
+log = logging.getLogger("cars")
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -70,3 +78,25 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     # expire_on_commit=False: rows are read after the session closes (to build
     # responses), and must not try to reload themselves then.
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def ping(session: AsyncSession) -> None:
+    """One round trip to the database (for /health)."""
+    await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+
+
+@asynccontextmanager
+async def outage_as_unavailable() -> AsyncIterator[None]:
+    """A lost or locked database as `Unavailable` (503, `UNAVAILABLE`) rather
+    than an unexplained 500: the client may try again, and it is no bug. Only
+    the driver's own failures are translated; a constraint error stays one."""
+    try:
+        yield
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError) as exc:
+        log.warning("database unavailable: %s", exc)
+        raise Unavailable("The database is unavailable right now; try again shortly.") from exc
+    except sa_exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("database connection lost: %s", exc)
+        raise Unavailable("The database connection was lost; try again shortly.") from exc

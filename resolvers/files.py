@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import anyio
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import files as db_files
 from db import listing
@@ -147,29 +146,25 @@ async def _pages(
 async def _put_together(svc: Services, page: listing.Page, render: Render, shape: str) -> bytes:
     """A page from its files' kept elements, rendering those that changed, and
     kept with them for the next time."""
+    rendered: list[tuple[int, int, bytes]] = []
     async with svc.session() as session:
         found = await listing.kept_files(
             session, first_id=page.first_id, last_id=page.last_id, shape=shape
         )
         stale = [file_id for file_id, body in found if body is None]
-        rendered = await _render(session, stale, render) if stale else []
+        if stale:
+            rows, predictions = await listing.files_to_render(session, ids=stale)
+            rendered = [
+                (fields[0], version, render(fields, predictions.get(fields[0], ())))
+                for version, fields in rows
+            ]
+            del rows, predictions  # memory: not held while the page is kept
     fresh = {file_id: body for file_id, _, body in rendered}
     # A stale file missing from `fresh` was deleted meanwhile: left out.
     body = b",".join(kept or fresh[i] for i, kept in found if kept or i in fresh)
-    del found, fresh  # memory: only `body` and `rendered` are kept below
+    del found, fresh
     await _keep(svc, rendered, page, body, shape)
     return body
-
-
-async def _render(
-    session: AsyncSession, ids: list[int], render: Render
-) -> list[tuple[int, int, bytes]]:
-    """(id, version, element) of each of these files that still exists."""
-    rows, predictions = await listing.files_to_render(session, ids=ids)
-    return [
-        (fields[0], version, render(fields, predictions.get(fields[0], ())))
-        for version, fields in rows
-    ]
 
 
 async def _keep(

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-from sqlalchemy import text
 
+from db.engine import ping
 from errors import Unavailable
 from recognition.base import RecognizerStatus
 from services import Services
@@ -43,7 +43,7 @@ async def health(svc: Services) -> Health:
     try:
         with anyio.fail_after(5):
             async with svc.session() as session:
-                await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+                await ping(session)
         database = Check(True, svc.engine.dialect.name)
     except (Unavailable, TimeoutError) as exc:
         database = Check(False, str(exc) or "the database did not answer within 5 s")

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from resolvers import files
 from rest.shapes import image_metadata, listed_json, listing_shape
-from services import Services
+from rest.state import services_of
 
 # The stored bytes came from a stranger: the browser must take them as the type
 # we detected and never run anything inside them.
@@ -54,14 +54,10 @@ class OpenFileResponse(FileResponse):
         await super()._handle_simple(send, send_header_only, False)
 
 
-def _svc(request: Request) -> Services:
-    return request.state.services  # type: ignore[no-any-return]
-
-
 async def list_files(request: Request) -> Response:
     """The whole collection as one JSON array: at once when it is small and
     kept whole, else streamed a page at a time, in memory that stays bounded."""
-    found = await files.listing_pages(_svc(request), listed_json, listing_shape())
+    found = await files.listing_pages(services_of(request), listed_json, listing_shape())
     if isinstance(found, bytes):
         return Response(b"[" + found + b"]", media_type="application/json")
     # The first page is read before the answer starts: a database outage is
@@ -86,29 +82,29 @@ async def _json_array(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncI
 
 
 async def get_file(request: Request) -> JSONResponse:
-    svc = _svc(request)
+    svc = services_of(request)
     row = await files.get_file(svc, request.path_params["image_id"])
     found = await files.predictions(svc, [row.id or 0])
     return JSONResponse(image_metadata(row, found.get(row.id or 0, [])))
 
 
 async def delete_file(request: Request) -> JSONResponse:
-    row = await files.delete_file(_svc(request), request.path_params["image_id"])
+    row = await files.delete_file(services_of(request), request.path_params["image_id"])
     return JSONResponse({"message": f"Deleted file {row.id} ({row.filename})."})
 
 
 async def delete_all(request: Request) -> JSONResponse:
-    count = await files.delete_all_files(_svc(request))
+    count = await files.delete_all_files(services_of(request))
     return JSONResponse({"message": f"Deleted {count} files.", "deleted": count})
 
 
 async def reprocess(request: Request) -> JSONResponse:
-    row = await files.reprocess_file(_svc(request), request.path_params["image_id"])
+    row = await files.reprocess_file(services_of(request), request.path_params["image_id"])
     return JSONResponse(image_metadata(row, []))
 
 
 async def image(request: Request) -> OpenFileResponse:
-    row, handle = await files.open_image(_svc(request), request.path_params["image_id"])
+    row, handle = await files.open_image(services_of(request), request.path_params["image_id"])
     disposition = f"inline; filename*=utf-8''{quote(row.filename)}"
     return OpenFileResponse(
         handle,
@@ -118,7 +114,7 @@ async def image(request: Request) -> OpenFileResponse:
 
 
 async def thumbnail(request: Request) -> OpenFileResponse:
-    handle = await files.open_thumbnail(_svc(request), request.path_params["image_id"])
+    handle = await files.open_thumbnail(services_of(request), request.path_params["image_id"])
     return OpenFileResponse(handle, media_type="image/jpeg", headers=_UNTRUSTED_BYTES)
 
 

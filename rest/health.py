@@ -7,11 +7,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from resolvers.health import health as check_health
-from services import Services
+from rest.state import services_of
 
 
 async def health(request: Request) -> JSONResponse:
-    svc: Services = request.state.services
+    svc = services_of(request)
     report = await check_health(svc)
     recognizer = report.recognizer
     if not report.ok:

@@ -14,11 +14,11 @@ from errors import AppError, InvalidInput, StillQueued
 from middleware.body_limit import BodyLimit
 from resolvers import files, jobs
 from rest.shapes import inference_response
-from services import Services
+from rest.state import services_of
 
 
 async def infer(request: Request) -> JSONResponse:
-    svc: Services = request.state.services
+    svc = services_of(request)
     file_id = request.path_params["image_id"]
     try:
         row = await jobs.infer_file(svc, file_id)
@@ -31,7 +31,7 @@ async def infer(request: Request) -> JSONResponse:
 
 
 async def infer_batch(request: Request) -> JSONResponse:
-    svc: Services = request.state.services
+    svc = services_of(request)
     try:
         ids = json.loads(await request.body())
     except ValueError:

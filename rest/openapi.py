@@ -205,7 +205,7 @@ def _schemas() -> Json:
                 "by_status": _object(
                     {
                         status: _t("integer")
-                        for status in ("pending", "processing", "done", "failed")
+                        for status in ("pending", "queued", "processing", "done", "failed")
                     }
                 ),
                 "top_makes": _list(

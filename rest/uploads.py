@@ -19,7 +19,7 @@ from middleware.body_limit import BodyLimit
 from resolvers import jobs
 from rest.errors import status_of
 from rest.shapes import image_metadata
-from services import Services
+from rest.state import services_of
 
 # Room for the multipart framing around the file itself.
 _FRAMING = 64 * 1024
@@ -58,7 +58,7 @@ def _recognize(request: Request) -> bool | None:
 
 
 async def upload(request: Request) -> JSONResponse:
-    svc: Services = request.state.services
+    svc = services_of(request)
     async with _form(request, max_files=1) as form:
         sent = [v for v in form.getlist("file") if isinstance(v, UploadFile)]
         if not sent:
@@ -70,7 +70,7 @@ async def upload(request: Request) -> JSONResponse:
 
 
 async def upload_batch(request: Request) -> JSONResponse:
-    svc: Services = request.state.services
+    svc = services_of(request)
     async with _form(request, max_files=svc.settings.max_files_per_request) as form:
         sent = [v for v in form.getlist("files") if isinstance(v, UploadFile)]
         if not sent:

@@ -14,7 +14,7 @@ from db.files import FileStatus
 from errors import InvalidInput
 from resolvers import export, report, stats
 from rest import charts, shapes
-from services import Services
+from rest.state import services_of
 
 # Autoescaping everywhere: a file named `<script>...` is shown, never run.
 _TEMPLATES = Environment(
@@ -30,18 +30,16 @@ _REPORT_CSP = (
 )
 
 
-def _svc(request: Request) -> Services:
-    return request.state.services  # type: ignore[no-any-return]
-
-
 async def stats_route(request: Request) -> JSONResponse:
-    return JSONResponse(shapes.stats(await stats.collection_stats(_svc(request))))
+    return JSONResponse(shapes.stats(await stats.collection_stats(services_of(request))))
 
 
 async def export_csv(request: Request) -> StreamingResponse:
     params = request.query_params
     chunks = await export.csv_export(
-        _svc(request), status=export.parse_status(params.get("status")), make=params.get("make")
+        services_of(request),
+        status=export.parse_status(params.get("status")),
+        make=params.get("make"),
     )
     return StreamingResponse(
         chunks,
@@ -54,7 +52,7 @@ async def report_route(request: Request) -> HTMLResponse:
     raw = request.query_params.get("page", "1")
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
         raise InvalidInput("page must be a whole number from 1 to 999,999,999.")
-    data = await report.report_page(_svc(request), page=int(raw))
+    data = await report.report_page(services_of(request), page=int(raw))
     s = data.stats
     html = _TEMPLATES.get_template("report.html").render(
         stats=s,
