@@ -106,12 +106,14 @@ def _check_filters(search: str | None, make: str | None) -> None:
 Render = Callable[[tuple[Any, ...], Sequence[tuple[Any, ...]]], bytes]
 
 
-async def listing_pages(svc: Services, render: Render, shape: str) -> bytes | AsyncIterator[bytes]:
-    """Every file of the listing, oldest first, as its JSON elements joined by
-    commas: at once when one read found every page kept (a collection of a few
-    thousand files that did not change since it was last listed), else a page
-    of ids at a time (db/listing.py), each page empty when none of its files is
-    left. A page is read as it was kept when none of its files changed since;
+async def listing_pages(
+    svc: Services, render: Render, shape: str
+) -> list[bytes] | AsyncIterator[bytes]:
+    """Every file of the listing, oldest first, as pages of its JSON elements
+    joined by commas: all at once when one read found every page kept (a
+    collection of a few thousand files that did not change since it was last
+    listed), else a page of ids at a time (db/listing.py), each page empty when
+    none of its files is left. A page is read as it was kept when none of its files changed since;
     else it is put together from the elements kept for the files that did not
     change, and `render` for those that did, and kept for the next time. Each
     read is a short session of its own, so that no connection is held while a
@@ -119,7 +121,7 @@ async def listing_pages(svc: Services, render: Render, shape: str) -> bytes | As
     error before the answer starts rather than a cut-off answer."""
     found, next_id = await _read(svc, 1, shape)
     if next_id is None and all(page.body is not None for page in found):
-        return b",".join(page.body for page in found if page.body is not None)
+        return [page.body for page in found if page.body is not None]
     return _pages(svc, render, shape, found, next_id)
 
 

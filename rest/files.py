@@ -58,12 +58,35 @@ async def list_files(request: Request) -> Response:
     """The whole collection as one JSON array: at once when it is small and
     kept whole, else streamed a page at a time, in memory that stays bounded."""
     found = await files.listing_pages(services_of(request), listed_json, listing_shape())
-    if isinstance(found, bytes):
-        return Response(b"[" + found + b"]", media_type="application/json")
+    if isinstance(found, list):
+        return _JSONParts([b"[", *_commas(found), b"]"])
     # The first page is read before the answer starts: a database outage is
     # still a 503 rather than a cut-off 200.
     first = await anext(found, None)
     return StreamingResponse(_json_array(first, found), media_type="application/json")
+
+
+def _commas(pages: list[bytes]) -> list[bytes]:
+    between = [[b",", page] for page in pages[1:]]
+    return [*pages[:1], *(part for pair in between for part in pair)]
+
+
+class _JSONParts(Response):
+    """A JSON body sent as the parts it is made of, under the Content-Length
+    of them all: megabytes are not copied into one to be sent."""
+
+    media_type = "application/json"
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self.parts = parts
+        super().__init__(headers={"Content-Length": str(sum(len(part) for part in parts))})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        for n, part in enumerate(self.parts, start=1):
+            await send(
+                {"type": "http.response.body", "body": part, "more_body": n < len(self.parts)}
+            )
 
 
 async def _json_array(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
