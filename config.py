@@ -59,10 +59,21 @@ class Settings(BaseSettings):
     # Decoded pixels held at once by all decodes together (uploads, thumbnails,
     # recognition); see storage/decode_pool.py.
     decode_memory_mb: int = Field(default=512, ge=16)
-    # While another live server shares UPLOAD_DIR, a stored image with no
-    # database row is removed at start-up only once older than this: it may be
-    # that server's upload in flight. With no other server, at once.
+    # A stored image with no database row is removed once it is older than this:
+    # younger ones may belong to an upload still in flight elsewhere. At a
+    # start-up with the local folder and no other live process on it, at once.
     orphan_grace_seconds: float = Field(default=60, ge=0)
+    # How often each server looks for such leftovers (also once at start-up).
+    orphan_sweep_seconds: float = Field(default=300, gt=0)
+
+    # --- object storage ---
+    # Unset: images in UPLOAD_DIR. s3://BUCKET/PREFIX: an S3-compatible bucket.
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None  # MinIO, SeaweedFS, Ceph, R2; unset: AWS
+    aws_access_key_id: str | None = Field(default=None, repr=False)
+    aws_secret_access_key: str | None = Field(default=None, repr=False)
+    aws_region: str = "us-east-1"
+    s3_timeout_seconds: float = Field(default=30, gt=0)
 
     # --- recognition ---
     recognizer: Literal["local", "huggingface"] = "local"
@@ -212,6 +223,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"ALLOWED_TYPES must be a non-empty list from {', '.join(KNOWN_TYPES)};"
                 f" got {', '.join(unknown) or 'nothing'}"
+            )
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(
+                f"STORAGE_URL must look like s3://BUCKET or s3://BUCKET/PREFIX; got {value!r}"
+                " (leave it unset to keep images in UPLOAD_DIR)"
             )
         return value
 

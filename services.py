@@ -23,7 +23,7 @@ from db.engine import (
     driver_connection,
     outage_as_unavailable,
 )
-from db.files import FileRow, all_stored_keys, files_by_ids, release_interrupted
+from db.files import FileRow, files_by_ids, release_interrupted
 from db.migrate import migrate, startup_lock
 from events import EventBus
 from jobs import JobQueue
@@ -33,6 +33,7 @@ from recognition.base import Recognizer
 from recognition.factory import create_recognizer
 from storage.blobs import BlobStore
 from storage.decode_pool import MB, DecodePool
+from storage.objects import ObjectStore, create_object_store
 
 log = logging.getLogger("cars")
 T = TypeVar("T")
@@ -67,7 +68,8 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     sessions: SessionFactory
-    blobs: BlobStore
+    blobs: BlobStore  # uploads while they are checked, on this machine
+    objects: ObjectStore  # images and thumbnails: a folder or a bucket
     recognizer: Recognizer
     # Every decode of pixels (upload checks, thumbnails, recognition) runs here,
     # within one budget of threads and memory.
@@ -79,7 +81,7 @@ class Services:
         default_factory=lambda: [asyncio.Lock() for _ in range(64)]
     )
 
-    # Thumbnails being made: requests for the same one wait for it.
+    # Thumbnails being made by this process: requests for the same one wait for it.
     thumbnails: SingleFlight = field(default_factory=SingleFlight)
 
     # What happens to files, for live subscriptions.
@@ -109,6 +111,7 @@ class Services:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     blobs = BlobStore(settings.upload_dir)
     await anyio.to_thread.run_sync(blobs.prepare)
+    objects = create_object_store(settings, blobs.scratch)
     decoder = DecodePool(memory_bytes=settings.decode_memory_mb * MB)
     engine = create_engine(
         settings.resolved_database_url,
@@ -116,11 +119,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         busy_timeout=settings.db_busy_timeout_seconds,
     )
     try:
+        await objects.start()
         services = Services(
             settings=settings,
             engine=engine,
             sessions=create_session_factory(engine),
             blobs=blobs,
+            objects=objects,
             recognizer=create_recognizer(settings, decoder),
             decoder=decoder,
             jobs=_job_queue(settings),
@@ -133,9 +138,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if relay is not None:
             await relay.start()
         await services.recognizer.start()
+        sweeper = asyncio.create_task(_sweep_forever(services), name="storage sweep")
         try:
             yield services
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await services.recognizer.close()
             if relay is not None:
                 await relay.close()
@@ -172,14 +181,14 @@ def _event_relay(services: Services) -> EventRelay | None:
 
 
 async def _housekeeping(services: Services) -> None:
-    """What a crash may have left behind, tidied before serving."""
+    """What a crash may have left behind, tidied before serving (under the
+    start-up lock, so replicas and workers starting together do it in turns)."""
     settings = services.settings
     async with services.session(write=True) as session:
         if settings.job_queue == "postgres":
             from jobs.postgres import install
 
             await install(await driver_connection(session))
-        keys = await all_stored_keys(session)
         # Files left `processing` by this process's last run. With the
         # PostgreSQL queue they belong to jobs another worker will pick up
         # once their worker's heartbeat stops: left alone.
@@ -188,8 +197,33 @@ async def _housekeeping(services: Services) -> None:
     if released:
         log.info("%d file(s) left processing by a crash are pending again", released)
     blobs = services.blobs
-    removed = await anyio.to_thread.run_sync(
-        lambda: blobs.sweep(keys, grace_seconds=settings.orphan_grace_seconds)
+    swept = await anyio.to_thread.run_sync(
+        lambda: blobs.sweep(grace_seconds=settings.orphan_grace_seconds)
     )
+    if swept.removed:
+        log.info("removed %d partial file(s) left by an earlier crash", swept.removed)
+    # Images in this machine's folder, and no other process live on it: nothing
+    # can be between "put the image" and "commit its row", so what a crash left
+    # goes now. A bucket is shared with processes we cannot see: the grace holds.
+    alone = swept.alone and settings.storage_url is None
+    await _sweep_once(services, grace_seconds=0 if alone else None)
+
+
+async def _sweep_forever(svc: Services) -> None:
+    while True:
+        await asyncio.sleep(svc.settings.orphan_sweep_seconds)
+        await _sweep_once(svc)
+
+
+async def _sweep_once(svc: Services, *, grace_seconds: float | None = None) -> None:
+    """The storage sweep (resolvers/blobs.py); a failed round is logged, and the
+    next one, ORPHAN_SWEEP_SECONDS later, tries again."""
+    from resolvers.blobs import sweep  # resolvers import this module
+
+    try:
+        removed = await sweep(svc, grace_seconds=grace_seconds)
+    except Exception as exc:
+        log.warning("storage sweep failed, will try again: %s", exc)
+        return
     if removed:
-        log.info("removed %d leftover file(s) from an earlier crash", removed)
+        log.info("storage sweep removed %d unused image(s)", removed)

@@ -1,6 +1,7 @@
 """`python -m bench [section ...]`: the benchmark suite. Numbers are printed,
-never asserted. Sections: recognition, server, uploads, scale, detection (all by
-default), and cluster (only when named: it starts real processes and needs PostgreSQL).
+never asserted. Sections: recognition, server, uploads, scale, storage, detection (all by
+default), and cluster (only when named: it starts real processes and needs PostgreSQL;
+cluster-uploads is its part on uploads through 1 and 2 replicas, alone).
 BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes;
 BENCH_DATABASE_URL (a PostgreSQL server) runs `scale` on PostgreSQL instead of SQLite.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
@@ -15,14 +16,25 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import decode, detection, graphql_cost, load, queue, recognition, scale, uploads
+from bench import (
+    decode,
+    detection,
+    graphql_cost,
+    load,
+    queue,
+    recognition,
+    replicas,
+    scale,
+    storage,
+    uploads,
+)
 from bench import server as overhead
 from bench.harness import Figure, header
 from recognition.local import resolve_engine
 
-SECTIONS = ("recognition", "server", "uploads", "scale", "detection")
+SECTIONS = ("recognition", "server", "uploads", "scale", "storage", "detection")
 # Run only when named: processes, PostgreSQL, several minutes.
-CLUSTER = ("cluster",)
+CLUSTER = ("cluster", "cluster-uploads")
 # Run only when named: each has its own report (load and graphql an exit status).
 ON_REQUEST = ("load", "graphql", "decode")
 
@@ -73,12 +85,20 @@ def figures_table(wanted: list[str]) -> None:
                     notes += lines
             elif section == "uploads":
                 figures += uploads.figures(runs)
+            elif section == "storage":
+                found, lines = storage.figures(runs)
+                figures += found
+                notes += lines
             elif section == "detection":
                 found, lines = detection.figures(model, folder, runs)
                 figures += found
                 notes += lines
-            elif section == "cluster":
-                found, lines = queue.figures(runs)
+            elif section in CLUSTER:
+                if section == "cluster":
+                    found, lines = queue.figures(runs)
+                    figures += found
+                    notes += lines
+                found, lines = replicas.figures(runs)
                 figures += found
                 notes += lines
             elif section == "scale":

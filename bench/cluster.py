@@ -1,6 +1,8 @@
 """A local cluster of real processes: N API replicas (uvicorn) on consecutive
 ports and M recognition workers (`python worker.py`), sharing one PostgreSQL
-database (JOB_QUEUE=postgres) and one image folder. Used by the cluster tests,
+database (JOB_QUEUE=postgres) and either one S3 bucket (SeaweedFS or moto on
+loopback; each process then has an UPLOAD_DIR of its own, for its uploads in
+flight only) or one shared image folder. Used by the cluster tests,
 `scripts/bench cluster`, and `scripts/cluster` (python -m bench.cluster), which
 starts one and keeps it up until Ctrl-C.
 """
@@ -21,14 +23,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import asyncpg
 import httpx2 as httpx
 
 from bench.harness import ROOT, _free_port
+from bench.s3 import MotoS3, S3Server, SeaweedS3
 from db.engine import asyncpg_dsn
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+StoreKind = Literal["seaweed", "moto", "folder"]
 
 
 @dataclass
@@ -61,6 +66,18 @@ class Cluster:
     env: dict[str, str]
     replicas: list[Process] = field(default_factory=list)
     workers: list[Process] = field(default_factory=list)
+    s3: S3Server | None = None  # where the images are; None: the shared folder
+    bucket: str | None = None
+
+    def upload_dir(self, name: str) -> Path:
+        """A process's UPLOAD_DIR: its own with S3, the shared one without."""
+        return self.folder / (f"{name}-uploads" if self.s3 else "uploads")
+
+    def objects(self) -> list[str]:
+        """Every key in the bucket (S3 only)."""
+        assert self.s3 is not None
+        assert self.bucket is not None
+        return self.s3.keys(self.bucket)
 
     def start_worker(self) -> Process:
         name = f"worker{len(self.workers) + 1}"
@@ -101,11 +118,26 @@ class Cluster:
 
 def _spawn(name: str, command: list[str], cluster: Cluster) -> Process:
     log = cluster.folder / f"{name}.log"
+    env = {**cluster.env, "UPLOAD_DIR": str(cluster.upload_dir(name))}
     with log.open("ab") as out:
         popen = subprocess.Popen(
-            command, cwd=cluster.folder, env=cluster.env, stdout=out, stderr=subprocess.STDOUT
+            command, cwd=cluster.folder, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     return Process(name, popen, log)
+
+
+@contextmanager
+def object_store(kind: StoreKind) -> Iterator[S3Server | None]:
+    """A real S3 server on loopback for one cluster, or None for the folder."""
+    if kind == "folder":
+        yield None
+        return
+    server: MotoS3 | SeaweedS3 = SeaweedS3() if kind == "seaweed" else MotoS3()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _ready(process: Process) -> bool:
@@ -147,22 +179,26 @@ def cluster(
     replicas: int = 2,
     workers: int = 2,
     first_port: int | None = None,
+    s3: S3Server | None = None,
     **env: str,
 ) -> Iterator[Cluster]:
     """Start every process at the same moment (they share a new database: the
-    start-up lock keeps them from racing the migrations), wait for all."""
+    start-up lock keeps them from racing the migrations), wait for all. With
+    `s3`, the images go to a new bucket of that server."""
     folder.mkdir(parents=True, exist_ok=True)
     settings = {
         "DATABASE_URL": database_url,
         "JOB_QUEUE": "postgres",
         "RUN_WORKER": "false",  # the workers take the jobs
-        "UPLOAD_DIR": str(folder / "uploads"),
         "LOG_LEVEL": "info",
         "HF_HUB_OFFLINE": "1",
-        **env,
     }
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **settings}
-    running = Cluster(folder, database_url, full_env)
+    bucket = None
+    if s3 is not None:
+        bucket = s3.new_bucket()
+        settings |= {k.upper(): str(v) for k, v in s3.settings_for(bucket).items()}
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **settings, **env}
+    running = Cluster(folder, database_url, full_env, s3=s3, bucket=bucket)
     try:
         for index in range(replicas):
             running.start_replica(first_port + index if first_port else None)
@@ -180,20 +216,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2, help="recognition workers (default 2)")
     parser.add_argument("--port", type=int, default=8001, help="the first replica's port")
     parser.add_argument("--database-url", default=None, help="default: a new database")
-    parser.add_argument("--dir", type=Path, default=None, help="images and logs (default: temp)")
+    parser.add_argument("--dir", type=Path, default=None, help="uploads and logs (default: temp)")
+    parser.add_argument(
+        "--storage",
+        choices=["seaweed", "moto", "folder"],
+        default="seaweed",
+        help="images in SeaweedFS's S3 (default), moto's S3, or one shared folder",
+    )
     args = parser.parse_args(argv)
     folder = args.dir or Path(tempfile.mkdtemp(prefix="cars-cluster-"))
     with (
+        object_store(args.storage) as s3,
         fresh_database() if args.database_url is None else _given(args.database_url) as url,
         cluster(
-            folder, url, replicas=args.replicas, workers=args.workers, first_port=args.port
+            folder, url, replicas=args.replicas, workers=args.workers, first_port=args.port, s3=s3
         ) as c,
     ):
         for process in c.replicas:
             print(f"{process.name}: {process.url}  (log {process.log})")
         for process in c.workers:
             print(f"{process.name}: pid {process.popen.pid}  (log {process.log})")
-        print(f"database: {url.split('@')[-1]}; images in {folder / 'uploads'}; Ctrl-C stops")
+        images = f"s3://{c.bucket}/cars at {s3.endpoint}" if s3 else str(folder / "uploads")
+        print(f"database: {url.split('@')[-1]}; images in {images}; Ctrl-C stops")
         try:
             while all(p.popen.poll() is None for p in [*c.replicas, *c.workers]):
                 time.sleep(1)

@@ -93,7 +93,7 @@ class FileRow(SQLModel, table=True):
     top_make: str | None = Field(default=None, max_length=64)
     top_model: str | None = Field(default=None, max_length=128)
     top_confidence: float | None = None
-    # Raised by the database itself (triggers, migration 0008) on every change
+    # Raised by the database itself (triggers, migration 0009) on every change
     # to the row or to its predictions, whoever writes them: what a cache of
     # the file's rendering is keyed by (db/listing.py). Read it from the
     # database; a loaded row does not follow the triggers.
@@ -223,15 +223,6 @@ async def files_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> Sequence
 
 async def delete_files(session: AsyncSession, *, ids: Sequence[int]) -> None:
     await session.exec(delete(FileRow).where(col(FileRow.id).in_(ids)))
-
-
-async def count_references(session: AsyncSession, *, stored_key: str) -> int:
-    query = select(func.count()).select_from(FileRow).where(col(FileRow.stored_key) == stored_key)
-    return (await session.exec(query)).one()
-
-
-async def all_stored_keys(session: AsyncSession) -> set[str]:
-    return set((await session.exec(select(FileRow.stored_key).distinct())).all())
 
 
 async def store_predictions(

@@ -3,7 +3,7 @@ each page's, kept in the database.
 
 A file's element of the listing is rendered once (by the REST layer) and kept
 in `file_listings` under the file's `version`, which the database itself raises
-on every change to the file row or to its predictions (migration 0008's
+on every change to the file row or to its predictions (migration 0009's
 triggers): no writer has to remember the cache, not even one written later
 without knowing about it. The listing goes through the ids in pages of PAGE
 ids; a page's elements, joined, are kept in `listing_pages` under a key of its

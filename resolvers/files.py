@@ -15,9 +15,11 @@ from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow, predictions_for_files
 from errors import AppError, InvalidInput, NotFound, Unavailable
 from events import FileEventKind
+from resolvers import blobs
 from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
 from services import Services
 from storage.decode_pool import decoded_bytes
+from storage.objects import OpenObject, image_key, thumbnail_key
 from storage.thumbnails import make_thumbnail
 
 MAX_PAGE_SIZE = 100
@@ -245,22 +247,9 @@ async def delete_all_files(svc: Services) -> int:
 
 
 async def _delete_slice(svc: Services, ids: Sequence[int]) -> dict[int, FileRow]:
-    async with svc.session(write=True) as session:
-        rows = {
-            row.id: row
-            for row in await db_files.files_by_ids(session, ids=ids)
-            if row.id is not None
-        }
-        await db_files.delete_files(session, ids=list(rows))
-        await session.commit()
+    rows = await blobs.delete_files(svc, ids)
     for row in rows.values():
         svc.events.publish(FileEventKind.DELETED, row)
-    for key in sorted({row.stored_key for row in rows.values()}):
-        async with svc.blobs.lock(key):
-            async with svc.session() as session:
-                still_used = await db_files.count_references(session, stored_key=key)
-            if not still_used:
-                await anyio.to_thread.run_sync(svc.blobs.discard, key)
     return rows
 
 
@@ -279,44 +268,64 @@ def check_ids(file_ids: Sequence[object], *, limit: int) -> None:
         raise InvalidInput(f"At most {limit} ids per request; got {len(file_ids)}.")
 
 
-async def open_image(svc: Services, file_id: str | int) -> tuple[FileRow, BinaryIO]:
+async def open_image(svc: Services, file_id: str | int) -> tuple[FileRow, OpenObject]:
     """The file's row and its image, opened: what is open stays readable to the
-    end even if the file is deleted meanwhile, so a download racing a delete
-    gets the whole image or a 404, never a 500 or a short body."""
+    end even if the file is deleted meanwhile (a folder keeps the open file; S3
+    has begun sending the body), so a download racing a delete gets the whole
+    image or a 404, never a 500 or a short body."""
     row = await get_file(svc, file_id)
-    return row, await _open(svc.blobs.path(row.stored_key), row)
+    return row, await _open(svc, image_key(row.sha256), row)
 
 
-async def open_thumbnail(svc: Services, file_id: str | int) -> BinaryIO:
-    """The file's thumbnail, opened; made on first request and kept beside the
-    image. Requests for one not made yet wait for a single making of it."""
+async def open_thumbnail(svc: Services, file_id: str | int) -> OpenObject:
+    """The file's thumbnail, opened; made on first request and stored beside the
+    image. Requests for one not made yet wait for a single making of it in this
+    process; two servers may both make it, and then write the same bytes."""
     row = await get_file(svc, file_id)
+    key = thumbnail_key(row.sha256, svc.settings.thumbnail_size)
+    opened = await svc.objects.open(key)
+    if opened is not None:
+        return opened
+    await svc.thumbnails.run(key, lambda: _make_thumbnail(svc, row, key))
+    return await _open(svc, key, row)
+
+
+async def _make_thumbnail(svc: Services, row: FileRow, key: str) -> None:
     size = svc.settings.thumbnail_size
-    thumb = svc.blobs.thumbnail_path(row.stored_key, size)
+    scratch = svc.blobs.scratch(".jpg")
     try:
-        return await anyio.to_thread.run_sync(lambda: thumb.open("rb"))
-    except FileNotFoundError:
-        pass
-    await svc.thumbnails.run(thumb, lambda: _make_thumbnail(svc, row, thumb))
-    return await _open(thumb, row)
+        async with svc.objects.local_file(image_key(row.sha256)) as source:
+            if source is None:
+                raise _gone(row)
+            with await _open_path(source, row) as image:
+                await svc.decoder.run(
+                    lambda: make_thumbnail(image, scratch, size=size),
+                    cost=decoded_bytes(row.width, row.height, fit=size * 2),
+                )
+        await svc.objects.put(key, scratch)
+    finally:
+        await anyio.Path(scratch).unlink(missing_ok=True)
+    # Deleted while its thumbnail was being made: the delete may have removed
+    # thumbnails before this one was in place, so this one goes too (else the
+    # sweep finds it, as an orphan, after the grace period).
+    if not await svc.objects.exists(image_key(row.sha256)):
+        await svc.objects.delete(key)
 
 
-async def _make_thumbnail(svc: Services, row: FileRow, thumb: Path) -> None:
-    size = svc.settings.thumbnail_size
-    with await _open(svc.blobs.path(row.stored_key), row) as source:
-        await svc.decoder.run(
-            lambda: make_thumbnail(source, thumb, size=size, scratch=svc.blobs.scratch(".jpg")),
-            cost=decoded_bytes(row.width, row.height, fit=size * 2),
-        )
-    # Deleted while its thumbnail was being made: the delete removed thumbnails
-    # before this one was in place, so this one goes too.
-    if not await anyio.Path(svc.blobs.path(row.stored_key)).exists():
-        await anyio.Path(thumb).unlink(missing_ok=True)
+async def _open(svc: Services, key: str, row: FileRow) -> OpenObject:
+    opened = await svc.objects.open(key)
+    if opened is None:
+        raise _gone(row)
+    return opened
 
 
-async def _open(path: Path, row: FileRow) -> BinaryIO:
+async def _open_path(path: Path, row: FileRow) -> BinaryIO:
     try:
         return await anyio.to_thread.run_sync(lambda: path.open("rb"))
     except FileNotFoundError:
-        # The row was there a moment ago: most likely the file was deleted since.
-        raise NotFound(f"No image for file {row.id}: it was deleted, or is missing.") from None
+        raise _gone(row) from None
+
+
+def _gone(row: FileRow) -> NotFound:
+    # The row was there a moment ago: most likely the file was deleted since.
+    return NotFound(f"No image for file {row.id}: it was deleted, or is missing.")

@@ -48,6 +48,8 @@ async def health(svc: Services) -> Health:
     except (Unavailable, TimeoutError) as exc:
         database = Check(False, str(exc) or "the database did not answer within 5 s")
     ok, detail = await anyio.to_thread.run_sync(svc.blobs.usable)
+    if ok:
+        ok, detail = await svc.objects.usable()
     report = Health(
         database=database,
         storage=Check(ok, detail),

@@ -22,6 +22,7 @@ from recognition.labels import parse_label
 from resolvers import vehicles
 from resolvers.files import check_ids, get_file
 from services import Services
+from storage.objects import image_key
 
 log = logging.getLogger("cars.inference")
 
@@ -46,11 +47,15 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
         if known is not None:
             return await _store(svc, row, known)
         await _set(svc, row, FileStatus.PROCESSING)
-        ref = ImageRef(
-            svc.blobs.path(row.stored_key), row.mime_type, width=row.width, height=row.height
-        )
         try:
-            [outcome] = await svc.recognizer.recognize([ref])
+            async with svc.objects.local_file(image_key(row.sha256)) as path:
+                if path is None:
+                    outcome: Recognition | AppError = UpstreamError(
+                        "The image is missing from storage."
+                    )
+                else:
+                    ref = ImageRef(path, row.mime_type, width=row.width, height=row.height)
+                    [outcome] = await svc.recognizer.recognize([ref])
         except RecognizerUnavailable:
             await _set(svc, row, FileStatus.PENDING)  # nothing is lost: it can be tried again
             raise

@@ -1,8 +1,9 @@
 """Taking uploads in: the same checks for GraphQL and REST.
 
 Each file is copied out of the request into tmp/ (hashed, size-checked), checked
-as an image, moved into place, and only then given its database row. Any refusal
-along the way removes what was written, so a refused upload leaves nothing.
+as an image, put in the object store, and only then given its database row (by
+the protocol in resolvers/blobs.py). Any refusal along the way removes what was
+written, so a refused upload leaves nothing.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from collections.abc import Sequence
 from typing import BinaryIO, Protocol
 
 import anyio
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import files as db_files
 from db.files import FileRow
 from errors import EmptyUpload, InvalidUpload, TooManyFiles, UnsupportedType
 from events import FileEventKind
+from resolvers import blobs
 from services import Services
 from storage.blobs import TempBlob
 from storage.decode_pool import decoded_bytes
@@ -99,37 +102,22 @@ async def _store(svc: Services, upload: IncomingFile) -> FileRow:
 
 
 async def _keep(svc: Services, name: str, blob: TempBlob, info: ImageInfo) -> FileRow:
-    key = svc.blobs.key_for(blob.sha256)
-    async with svc.blobs.lock(key):
-        shared = await anyio.to_thread.run_sync(svc.blobs.commit, blob)
-        assert shared == key
-        try:
-            async with svc.session(write=True) as session:
-                row = await db_files.insert_file(
-                    session,
-                    filename=name,
-                    stored_key=key,
-                    sha256=blob.sha256,
-                    mime_type=info.mime_type,
-                    size=blob.size,
-                    width=info.width,
-                    height=info.height,
-                )
-                await session.commit()
-        except BaseException:
-            # The row was not written: drop the image unless another file uses it.
-            await _discard_if_unused(svc, key)
-            raise
+    async def insert(session: AsyncSession) -> FileRow:
+        return await db_files.insert_file(
+            session,
+            filename=name,
+            stored_key=f"{blob.sha256[:2]}/{blob.sha256}",
+            sha256=blob.sha256,
+            mime_type=info.mime_type,
+            size=blob.size,
+            width=info.width,
+            height=info.height,
+        )
+
+    try:
+        row = await blobs.store_file(svc, blob, insert)
+    finally:
+        await anyio.Path(blob.path).unlink(missing_ok=True)
     log.info("stored file %s (%s, %d bytes)", row.id, info.mime_type, blob.size)
     svc.events.publish(FileEventKind.UPLOADED, row)
     return row
-
-
-async def _discard_if_unused(svc: Services, key: str) -> None:
-    try:
-        async with svc.session() as session:
-            used = await db_files.count_references(session, stored_key=key)
-    except Exception:
-        return  # the database is down: the start-up sweep will remove it later
-    if not used:
-        await anyio.to_thread.run_sync(svc.blobs.discard, key)

@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from resolvers import files
 from rest.shapes import image_metadata, listed_json, listing_shape
 from rest.state import services_of
+from storage.objects import OpenObject
 
 # The stored bytes came from a stranger: the browser must take them as the type
 # we detected and never run anything inside them.
@@ -126,19 +127,34 @@ async def reprocess(request: Request) -> JSONResponse:
     return JSONResponse(image_metadata(row, []))
 
 
-async def image(request: Request) -> OpenFileResponse:
-    row, handle = await files.open_image(services_of(request), request.path_params["image_id"])
+async def image(request: Request) -> Response:
+    row, opened = await files.open_image(services_of(request), request.path_params["image_id"])
     disposition = f"inline; filename*=utf-8''{quote(row.filename)}"
-    return OpenFileResponse(
-        handle,
-        media_type=row.mime_type,
-        headers={**_UNTRUSTED_BYTES, "Content-Disposition": disposition},
+    return _serve(opened, row.mime_type, {"Content-Disposition": disposition})
+
+
+async def thumbnail(request: Request) -> Response:
+    opened = await files.open_thumbnail(services_of(request), request.path_params["image_id"])
+    return _serve(opened, "image/jpeg", {})
+
+
+def _serve(opened: OpenObject, media_type: str, headers: dict[str, str]) -> Response:
+    """A file in the local folder is served from its open handle (ranges, ETag,
+    HEAD); an S3 object streams as it arrives: a large image is never held whole."""
+    headers = {**_UNTRUSTED_BYTES, **headers}
+    if opened.handle is not None:
+        return OpenFileResponse(opened.handle, media_type=media_type, headers=headers)
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in opened.chunks():
+                yield chunk
+        finally:
+            await opened.close()
+
+    return StreamingResponse(
+        body(), media_type=media_type, headers={**headers, "Content-Length": str(opened.size)}
     )
-
-
-async def thumbnail(request: Request) -> OpenFileResponse:
-    handle = await files.open_thumbnail(services_of(request), request.path_params["image_id"])
-    return OpenFileResponse(handle, media_type="image/jpeg", headers=_UNTRUSTED_BYTES)
 
 
 # One route per path with every method it takes, so that a 405 names them all

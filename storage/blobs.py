@@ -1,37 +1,30 @@
-"""Image bytes on disk, named by their sha256, written so a crash never leaves
-a half-written image where the database expects a whole one.
+"""Uploads as they come in, and this process's scratch space, on this machine.
 
-Layout under UPLOAD_DIR:
+Each upload is copied to a temporary file, hashed and size-checked, so it can be
+checked as an image before anything is stored. Where the bytes go next is the
+object store's business (storage/objects.py, by the protocol in
+resolvers/blobs.py). Whatever the store, the scratch space stays local:
 
-    images/ab/ab12...ef     the bytes, named by their sha256 (identical uploads share one)
-    thumbs/ab12...ef-256.jpg  thumbnails, made on first request
-    tmp/<pid>-<id>/           one per server process: its uploads while they
-                              stream in (*.part), its half-made thumbnails, and
-                              `lock`, which the process holds (flock) for life
-                              (tmp/ itself is flocked while a process claims its
-                              folder or sweeps)
-
-A blob and the database rows pointing at it change together under the key's
-lock: an upload "stores the blob, then inserts its row", a delete "deletes the
-row, then removes the blob if no row is left". Holding the lock across both makes
-those two sequences exclusive, so neither can see the other half done. The locks
-live in this process, so one UPLOAD_DIR is served by one server process.
+    UPLOAD_DIR/tmp/<pid>-<id>/  one per server or worker process: its uploads
+                                while they stream in (*.part), its thumbnails
+                                and S3 downloads while they are made, and `lock`,
+                                which the process holds (flock) for life
+                                (tmp/ itself is flocked while a process claims
+                                its folder or sweeps)
 
 What a crash leaves behind is found at the next start by the lock files, not by
 age (`sweep`): a folder whose lock nobody holds belonged to a dead process, and
-goes at once, whatever its age; so do images with no row, unless another live
-process shares UPLOAD_DIR (a restart that overlaps the old server), when they
-must also be older than a grace period, since they may be its uploads in flight.
+goes at once, whatever its age. The sweep also says whether another live
+process shares UPLOAD_DIR: with the local object store and nobody else, the
+start-up sweep of images (resolvers/blobs.py) need not wait a grace period.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import hashlib
 import os
-import re
 import shutil
 import time
 import uuid
@@ -43,8 +36,6 @@ from typing import BinaryIO
 from errors import EmptyUpload, TooLarge
 
 CHUNK = 1024 * 1024
-_KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{64}$")
-_LOCK_STRIPES = 64
 _OWNER_LOCK = "lock"
 
 
@@ -55,13 +46,16 @@ class TempBlob:
     sha256: str
 
 
+@dataclass(frozen=True)
+class Swept:
+    removed: int  # files removed
+    alone: bool  # no other live process shares UPLOAD_DIR
+
+
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.images = root / "images"
-        self.thumbs = root / "thumbs"
         self.tmp = root / "tmp"
-        self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
         self._work: Path | None = None  # this process's folder under tmp/
         self._owner_fd: int | None = None  # holds its lock while open
 
@@ -72,9 +66,8 @@ class BlobStore:
         return self._work
 
     def prepare(self) -> None:
-        """Make the folders and claim this process's own folder under tmp/."""
-        for folder in (self.images, self.thumbs, self.tmp):
-            folder.mkdir(parents=True, exist_ok=True)
+        """Make tmp/ and claim this process's own folder in it."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
         with self._sweep_turn():  # a sweeper never sees a folder not yet locked
             work = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
             work.mkdir()
@@ -91,24 +84,9 @@ class BlobStore:
         self._work = self._owner_fd = None
 
     def scratch(self, suffix: str) -> Path:
-        """A fresh path in this process's folder (same file system as images/ and
-        thumbs/, so a finished file is moved into place atomically)."""
+        """A fresh path in this process's folder (on UPLOAD_DIR's file system, so
+        the local object store links it into place without a copy)."""
         return self.work / f"{uuid.uuid4().hex}{suffix}"
-
-    @staticmethod
-    def key_for(sha256: str) -> str:
-        return f"{sha256[:2]}/{sha256}"
-
-    def path(self, key: str) -> Path:
-        if not _KEY.match(key):  # keys come from our own rows; never trust a path blindly
-            raise ValueError(f"not a blob key: {key!r}")
-        return self.images / key
-
-    def thumbnail_path(self, key: str, size: int) -> Path:
-        return self.thumbs / f"{self.path(key).name}-{size}.jpg"
-
-    def lock(self, key: str) -> asyncio.Lock:
-        return self._locks[int(key[-8:], 16) % _LOCK_STRIPES]
 
     def receive(self, source: BinaryIO, *, limit: int) -> TempBlob:
         """Copy an upload into tmp/, hashing it, and refuse it past `limit` bytes."""
@@ -133,47 +111,18 @@ class BlobStore:
             raise
         return TempBlob(path=path, size=size, sha256=digest.hexdigest())
 
-    def commit(self, blob: TempBlob) -> str:
-        """Move a received file to its place and return its key. The rename is
-        atomic and the folder is fsynced, so after a crash the image is either
-        whole or absent."""
-        key = self.key_for(blob.sha256)
-        dest = self.path(key)
-        if dest.exists():  # the same bytes are already stored: share them
-            blob.path.unlink(missing_ok=True)
-            return key
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(blob.path, dest)
-        _fsync_dir(dest.parent)
-        return key
-
-    def discard(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)
-        for thumb in self.thumbs.glob(f"{self.path(key).name}-*.jpg"):
-            thumb.unlink(missing_ok=True)
-
-    def sweep(self, known_keys: set[str], *, grace_seconds: float) -> int:
-        """Remove what a crash left behind: the folders of processes that are
-        gone (their partial uploads and thumbnails), and images that no row
-        points at (stored just before a crash kept their row from being
-        written). `known_keys` must be read before this runs. Returns how many
-        files were removed."""
+    def sweep(self, *, grace_seconds: float) -> Swept:
+        """Remove the folders of processes that are gone (their partial uploads,
+        thumbnails and downloads), and say whether another process is alive."""
         with self._sweep_turn():
             removed, others_alive = self._sweep_folders()
-            # With another server live on this folder, an image without a row
-            # may be its upload between "store the blob" and "insert its row".
+            # From servers before per-process folders: theirs while one may be live.
             cutoff = time.time() - grace_seconds if others_alive else float("inf")
-            for leftover in (*self.tmp.glob("*.part"), *self.thumbs.glob(".*.tmp")):
-                # from servers before per-process folders
+            for leftover in self.tmp.glob("*.part"):
                 if _older(leftover, cutoff):
                     leftover.unlink(missing_ok=True)
                     removed += 1
-            for blob in self.images.glob("??/*"):
-                key = f"{blob.parent.name}/{blob.name}"
-                if _KEY.match(key) and key not in known_keys and _older(blob, cutoff):
-                    self.discard(key)
-                    removed += 1
-        return removed
+        return Swept(removed=removed, alone=not others_alive)
 
     def _sweep_folders(self) -> tuple[int, bool]:
         """Remove the tmp/ folders whose owner is gone; also say whether any
@@ -207,14 +156,14 @@ class BlobStore:
             os.close(fd)
 
     def usable(self) -> tuple[bool, str]:
-        """Whether images can be written here now (for /health)."""
+        """Whether uploads can be received here now (for /health)."""
         try:
             probe = self.scratch(".health")
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as exc:
             # strerror, not the exception: that names the server's paths
-            return False, f"the image folder is not writable: {exc.strerror or 'error'}"
+            return False, f"the upload folder is not writable: {exc.strerror or 'error'}"
         return True, "writable"
 
 
@@ -223,14 +172,6 @@ def _older(path: Path, cutoff: float) -> bool:
         return path.stat().st_mtime <= cutoff
     except FileNotFoundError:
         return False
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _mb(n: int) -> str:

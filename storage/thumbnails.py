@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import BinaryIO
 
@@ -11,14 +10,10 @@ from PIL import Image
 from storage.decode import open_upright_rgb
 
 
-def make_thumbnail(source: BinaryIO, dest: Path, *, size: int, scratch: Path) -> None:
-    """Write the thumbnail of the open image `source` to `dest`, by way of
-    `scratch` (a path on the same file system), so readers see no thumbnail or
-    a whole one. Run it on the decode pool."""
+def make_thumbnail(source: BinaryIO, dest: Path, *, size: int) -> None:
+    """Write the thumbnail of the open image `source` to `dest`, a scratch file
+    of this process's own (the caller then puts it in the object store, which
+    readers see whole or not at all). Run it on the decode pool."""
     image = open_upright_rgb(source, fit=size * 2)
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
-    try:
-        image.save(scratch, "JPEG", quality=85, optimize=True)
-        os.replace(scratch, dest)
-    finally:
-        scratch.unlink(missing_ok=True)
+    image.save(dest, "JPEG", quality=85, optimize=True)

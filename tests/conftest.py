@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from bench.models import save_tiny_vit, save_yolos
+from bench.s3 import MotoS3, SeaweedS3
 from config import Settings
 from server import create_app
 from tests.fake_hf import FakeHuggingFace
@@ -89,6 +90,24 @@ def stored_images(settings: Settings) -> list[Path]:
     root = settings.upload_dir
     found = [*root.glob("images/*/*"), *root.glob("tmp/**/*")]
     return sorted(p for p in found if p.is_file() and p.name != "lock")
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """moto's S3 server, in this process; each test makes its own bucket."""
+    server = MotoS3()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed_s3() -> Iterator[SeaweedS3]:
+    """A real SeaweedFS (`weed`) with its S3 gateway; each test makes its own bucket."""
+    server = SeaweedS3()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import db.blobs
 import db.files
 import db.listing
 import db.predictions

@@ -105,10 +105,13 @@ def test_0003_backfills_the_best_guess_of_files_recognized_before_it(database_ur
     ]
 
 
-def test_0008_versions_rise_on_every_write_through_its_triggers_and_go_back_down(
+BEFORE_0009 = "0008"  # the revision 0009 follows
+
+
+def test_0009_versions_rise_on_every_write_through_its_triggers_and_go_back_down(
     database_url: str,
 ) -> None:
-    """Files written before 0008 start at version 1; then any UPDATE of a file,
+    """Files written before 0009 start at version 1; then any UPDATE of a file,
     and any change to its predictions, raises it (however it is written); a
     downgrade removes the triggers with the column, and the upgrade comes back."""
     files = sa.table(
@@ -127,7 +130,7 @@ def test_0008_versions_rise_on_every_write_through_its_triggers_and_go_back_down
         engine = create_engine(database_url)
         try:
             async with engine.connect() as connection:
-                await connection.run_sync(migrate_to, "0003")
+                await connection.run_sync(migrate_to, BEFORE_0009)
                 row = {"filename": "x.jpg", "mime_type": "image/jpeg", "size": 1, "width": 1}
                 row |= {"height": 1, "uploaded_at": datetime.now(UTC), "status": "pending"}
                 await connection.execute(
@@ -148,7 +151,7 @@ def test_0008_versions_rise_on_every_write_through_its_triggers_and_go_back_down
                     await connection.commit()
                     seen.append(await _version(connection))
                 at_head = await _triggers(connection)
-                await connection.run_sync(migrate_to, "0003", down=True)
+                await connection.run_sync(migrate_to, BEFORE_0009, down=True)
                 await connection.commit()
                 after_downgrade = await _triggers(connection)
                 await connection.run_sync(migrate_to, "head")

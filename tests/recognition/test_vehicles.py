@@ -24,6 +24,7 @@ from recognition.color import pixel_color
 from recognition.vehicles import VehicleRecognizer
 from resolvers.files import get_file
 from server import create_app
+from storage.objects import image_key
 from tests import images
 from tests.car_images import PAINTS, car, encoded
 from tests.fake_hf import FakeHuggingFace
@@ -308,7 +309,7 @@ def test_a_jpeg_is_decoded_at_reduced_size_and_boxes_are_in_full_size_pixels(
         file = gql(client, FILE, {"id": str(file_id)})["data"]["file"]
         svc = services(client)
         row = portal_run(client, lambda: get_file(svc, file_id))
-        path = svc.blobs.path(row.stored_key)
+        path = svc.settings.upload_dir / image_key(row.sha256)  # the local object store
         vehicles = file["vehicles"]
         assert vehicles
         # Each vehicle's guesses are those of its region read straight from the
