@@ -23,6 +23,24 @@ KNOWN_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 MB = 1024 * 1024
+
+# What a photo with no car in it may show instead (zero-shot backend).
+NEGATIVE_PROMPTS: tuple[str, ...] = (
+    "a photo of a cat",
+    "a photo of a dog",
+    "a photo of an animal",
+    "a photo of a person",
+    "a photo of a face",
+    "a photo of a building",
+    "a photo of a room",
+    "a photo of food",
+    "a photo of a plant",
+    "a photo of a landscape",
+    "a photo of a street with no car",
+    "a photo of a document with text",
+    "a screenshot",
+    "a photo of an object",
+)
 # Shorter keys can be guessed; token_urlsafe(32) gives 43 characters.
 MIN_KEY_LENGTH = 16
 
@@ -76,7 +94,7 @@ class Settings(BaseSettings):
     s3_timeout_seconds: float = Field(default=30, gt=0)
 
     # --- recognition ---
-    recognizer: Literal["local", "huggingface"] = "local"
+    recognizer: Literal["local", "huggingface", "zero-shot"] = "local"
     top_k: int = Field(default=5, ge=1, le=50)
     preload_model: bool = False  # load the local model at start-up, not on first use
     infer_batch_size: int = Field(default=8, ge=1, le=256)
@@ -98,6 +116,25 @@ class Settings(BaseSettings):
     detector: str | None = None
     detector_threshold: float = Field(default=0.5, ge=0, lt=1)
     detector_max_vehicles: int = Field(default=10, ge=1, le=100)
+
+    # --- zero-shot recognition and verdicts ---
+    # Any transformers zero-shot image classification model (CLIP, SigLIP, ...).
+    zero_shot_model: str = "google/siglip-base-patch16-224"
+    # How a catalog entry is put to the text encoder; fields: {label} {make}
+    # {model} {body_type} {years}.
+    zero_shot_prompt: str = "a photo of a {label}, a type of car."
+    # Prompts that compete with the catalog: the photo shows no car when one of
+    # them matches better than every catalog entry. Separated by "|".
+    zero_shot_negatives: Annotated[tuple[str, ...], NoDecode] = NEGATIVE_PROMPTS
+    # The best car name must beat the best negative prompt by at least this
+    # probability (of the two) for the verdict to be "car" rather than "unsure".
+    zero_shot_unsure_below: float = Field(default=0.8, ge=0.5, le=1)
+    # Classifier backends: a top-1 confidence below this gives the verdict "unsure".
+    unsure_below: float = Field(default=0.2, ge=0, le=1)
+    # Classifier backends: a real ImageNet model that says "not a car" when the
+    # probability it gives all vehicle classes together is under the threshold.
+    vehicle_gate: Literal["off", "efficientnet"] = "off"
+    vehicle_gate_threshold: float = Field(default=0.1, ge=0, le=1)
 
     # --- jobs (see jobs/ and worker.py) ---
     # Where recognition jobs wait: `inprocess` (this process runs them, nothing
@@ -139,6 +176,7 @@ class Settings(BaseSettings):
     graphql_max_selections: int = Field(default=1000, ge=10)
     graphql_max_fragment_spreads: int = Field(default=64, ge=0)
     graphql_max_repeated_fields: int = Field(default=30, ge=0)
+    graphql_max_variables: int = Field(default=50, ge=1)
     graphql_max_document_kb: int = Field(default=16, ge=1)
     # Subscriptions (and other operations) one websocket may have running at once.
     graphql_max_subscriptions: int = Field(default=20, ge=1, le=1000)
@@ -166,6 +204,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("zero_shot_negatives", mode="before")
+    @classmethod
+    def _split_prompts(cls, value: object) -> object:
+        # Prompts may hold commas, so they are separated by "|".
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split("|") if part.strip()]
+        return value
+
+    @field_validator("zero_shot_prompt")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        from recognition.prompts import check_template
+
+        return check_template(value)
 
     @field_validator("api_keys", "read_api_keys")
     @classmethod

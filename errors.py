@@ -9,6 +9,9 @@
     │   ├── TooLarge         over the size limit for one file or one request
     │   └── TooManyFiles     more files than one request may carry
     ├── InvalidInput         a malformed argument (cursor, page size, ids)
+    │   ├── Duplicate        a catalog entry that is already there
+    │   ├── EmptyName        a catalog entry without a make or a model
+    │   └── TooMany          more entries than one request may carry
     ├── Unavailable          a dependency (the database, the image folder) is down
     │   └── RecognizerUnavailable  the model cannot be loaded; the message says how to fix it
     ├── UpstreamError        the remote recognizer failed, refused, or answered nonsense
@@ -73,6 +76,18 @@ class InvalidInput(AppError):
     """A malformed argument: a cursor, a page size, a list of ids."""
 
     code = "INVALID_INPUT"
+
+
+class Duplicate(InvalidInput):
+    code = "DUPLICATE"
+
+
+class EmptyName(InvalidInput):
+    code = "EMPTY_NAME"
+
+
+class TooMany(InvalidInput):
+    code = "TOO_MANY"
 
 
 class RecognizerUnavailable(Unavailable):

@@ -95,6 +95,12 @@ class GraphQLApp(GraphQL[Context, None]):
             value = json.loads(data)
         except RecursionError:  # `[[[[...` nested past the decoder's limit
             raise HTTPException(400, "The request's JSON is nested too deeply.") from None
+        except json.JSONDecodeError:
+            raise  # Strawberry answers 400 itself
+        except ValueError:  # a number of more digits than int() accepts (4,300)
+            raise HTTPException(
+                400, "A number in the request's JSON has more digits than any value takes."
+            ) from None
         if not isinstance(value, (dict, list)):
             raise HTTPException(
                 400, "A GraphQL request must be a JSON object (a list for a batch)."

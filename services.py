@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config import Settings
+from db.catalog import StoredCatalog
 from db.engine import (
     SessionFactory,
     asyncpg_dsn,
@@ -120,13 +121,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     )
     try:
         await objects.start()
+        sessions = create_session_factory(engine)
         services = Services(
             settings=settings,
             engine=engine,
-            sessions=create_session_factory(engine),
+            sessions=sessions,
             blobs=blobs,
             objects=objects,
-            recognizer=create_recognizer(settings, decoder),
+            recognizer=create_recognizer(settings, decoder, catalog=StoredCatalog(sessions)),
             decoder=decoder,
             jobs=_job_queue(settings),
         )

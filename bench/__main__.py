@@ -6,8 +6,9 @@ BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes;
 BENCH_DATABASE_URL (a PostgreSQL server) runs `scale` on PostgreSQL instead of SQLite.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
 LOAD_SECONDS), `python -m bench graphql` hostile GraphQL documents against a
-live server (bench/graphql_cost.py), and `python -m bench decode` the server's
-memory under large decodes (bench/decode.py); none is part of the default set."""
+live server (bench/graphql_cost.py), `python -m bench decode` the server's
+memory under large decodes (bench/decode.py), and `python -m bench zero-shot` the
+catalog-size benchmark (bench/zero_shot.py); none is part of the default set."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ SECTIONS = ("recognition", "server", "uploads", "scale", "storage", "detection")
 # Run only when named: processes, PostgreSQL, several minutes.
 CLUSTER = ("cluster", "cluster-uploads")
 # Run only when named: each has its own report (load and graphql an exit status).
-ON_REQUEST = ("load", "graphql", "decode")
+ON_REQUEST = ("load", "graphql", "decode", "zero-shot")
 
 
 def main(argv: list[str]) -> None:
@@ -49,6 +50,10 @@ def main(argv: list[str]) -> None:
     figure_sections = [s for s in wanted if s in SECTIONS or s in CLUSTER]
     if figure_sections:
         figures_table(figure_sections)
+    if "zero-shot" in wanted:
+        from bench import zero_shot
+
+        zero_shot.main(int(os.environ.get("BENCH_RUNS", "15")))
     if "decode" in wanted:
         decode.main()
     if "load" in wanted:

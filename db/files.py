@@ -103,6 +103,11 @@ class FileRow(SQLModel, table=True):
     color: str | None = Field(default=None, max_length=16)
     color_confidence: float | None = None
     detector: str | None = Field(default=None, max_length=255)
+    # What the photo shows ("car", "not_car", "unsure"); null until done.
+    verdict: str | None = Field(default=None, max_length=16)
+    # The catalog version the results were named from (zero-shot backend; null
+    # for classifiers): results of an older catalog are not this model's results.
+    catalog_version: int | None = None
 
 
 async def insert_file(
@@ -226,12 +231,20 @@ async def delete_files(session: AsyncSession, *, ids: Sequence[int]) -> None:
 
 
 async def store_predictions(
-    session: AsyncSession, *, row: FileRow, predictions: Sequence[PredictionRow]
+    session: AsyncSession,
+    *,
+    row: FileRow,
+    predictions: Sequence[PredictionRow],
+    verdict: str = "car",
+    catalog_version: int | None = None,
 ) -> None:
-    """Replace the file's predictions (best first), and its copy of the best one."""
+    """Replace the file's predictions (best first), its copy of the best one,
+    its verdict and the catalog version they came from."""
     assert row.id is not None
     await replace_predictions(session, file_id=row.id, predictions=predictions)
     _copy_best(row, predictions[0] if predictions else None)
+    row.verdict = verdict
+    row.catalog_version = catalog_version
     session.add(row)
     await session.flush()
 
@@ -258,6 +271,8 @@ async def reset_to_pending(session: AsyncSession, *, row: FileRow) -> FileRow:
     row.color = None
     row.color_confidence = None
     row.detector = None
+    row.verdict = None
+    row.catalog_version = None
     session.add(row)
     await session.flush()
     return row

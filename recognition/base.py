@@ -11,6 +11,8 @@ from PIL import Image
 
 from errors import AppError
 
+# What the photo shows: a vehicle, none ("not_car"), or the recognizer cannot tell.
+Verdict = Literal["car", "not_car", "unsure"]
 VehicleKind = Literal["car", "truck", "bus", "motorcycle"]
 
 
@@ -56,11 +58,21 @@ class ImageRef:
 class Guess:
     label: str
     score: float
+    # Set by backends that know them (zero-shot: the catalog entry's own
+    # fields); None means "parse them from the label" (classifier backends).
+    make: str | None = None
+    model: str | None = None
+    body_type: str | None = None
+    year: int | None = None
+    catalog_entry_id: int | None = None
 
 
 @dataclass(frozen=True)
 class ColorGuess:
-    name: str  # white, black, grey, silver, red, blue, green, yellow, orange, brown, beige
+    """A named colour (white, black, grey, silver, red, blue, green, yellow,
+    orange, brown, beige) and how sure of it the recognizer is, 0 to 1."""
+
+    name: str
     confidence: float
 
 
@@ -81,6 +93,12 @@ class Recognition:
     model_id: str
     backend: str
     elapsed_ms: float  # this image's share of the work, decoding included
+    # "car", "not_car" (no vehicle in the photo) or "unsure"; the guesses are
+    # kept whatever the verdict.
+    verdict: Verdict = "car"
+    # The catalog version the guesses were named from (zero-shot); None for
+    # classifiers, whose answers do not depend on the catalog.
+    catalog_version: int | None = None
     color: ColorGuess | None = None
     # With a detector: every vehicle found, largest first; `guesses` and `color`
     # are then the first one's. Empty with no detector, or when none was found

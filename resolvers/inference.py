@@ -11,6 +11,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from db import files as db_files
+from db.catalog import catalog_version
 from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow, known_predictions
 from db.types import utcnow
@@ -34,11 +35,8 @@ async def infer_file(svc: Services, file_id: str | int) -> FileRow:
     assert row.id is not None
     async with svc.file_lock(row.id):
         row = await get_file(svc, row.id)  # as it is now, after any recognition we waited for
-        if (
-            row.status is FileStatus.DONE
-            and row.model_id == svc.recognizer.model_id
-            and row.detector == vehicles.current_detector(svc)
-        ):
+        current = (svc.recognizer.model_id, vehicles.current_detector(svc))
+        if has_results(row, *current, await current_catalog(svc)):
             # Already this model's results. Listeners still hear that it is
             # done, so progress counted from events reaches 100%.
             svc.events.publish(FileEventKind.DONE, row)
@@ -96,6 +94,8 @@ async def infer_files(svc: Services, file_ids: Sequence[str | int]) -> list[File
 async def _known(svc: Services, row: FileRow) -> Recognition | None:
     """What the current model already said about these bytes (the same sha256,
     in any file), ready to store again; None when it never saw them."""
+    if svc.recognizer.backend == "zero-shot":
+        return None  # its answers change with the catalog: never reuse them
     started = time.perf_counter()
     model_id = svc.recognizer.model_id
     async with svc.session() as session:
@@ -103,7 +103,7 @@ async def _known(svc: Services, row: FileRow) -> Recognition | None:
     if not known:
         return None
     recognition = Recognition(
-        guesses=[Guess(p.label, p.confidence) for p in known],
+        guesses=[Guess(p.label, p.confidence, p.make, p.model, p.body_type, p.year) for p in known],
         model_id=model_id,
         backend=svc.recognizer.backend,
         elapsed_ms=0,
@@ -117,7 +117,8 @@ async def _known(svc: Services, row: FileRow) -> Recognition | None:
 async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileRow:
     predictions = []
     for guess in recognition.guesses:
-        parts = parse_label(guess.label)
+        # A catalog backend knows the parts; a classifier's label is parsed.
+        parts = guess if guess.make is not None else parse_label(guess.label)
         predictions.append(
             PredictionRow(
                 file_id=row.id or 0,
@@ -137,12 +138,16 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
         current = await db_files.lock_file(session, file_id=row.id or 0)
         if current is None:
             return row  # deleted while it was recognized: nothing to store
-        if (
-            current.status is not FileStatus.DONE
-            or current.model_id != recognition.model_id
-            or current.detector != recognition.detector
+        if not has_results(
+            current, recognition.model_id, recognition.detector, recognition.catalog_version
         ):
-            await db_files.store_predictions(session, row=current, predictions=predictions)
+            await db_files.store_predictions(
+                session,
+                row=current,
+                predictions=predictions,
+                verdict=recognition.verdict,
+                catalog_version=recognition.catalog_version,
+            )
             await replace_vehicles(
                 session, file_id=row.id or 0, vehicles=vehicles.to_rows(recognition)
             )
@@ -152,6 +157,27 @@ async def _store(svc: Services, row: FileRow, recognition: Recognition) -> FileR
             await session.commit()
     svc.events.publish(FileEventKind.DONE, current)
     return current
+
+
+async def current_catalog(svc: Services) -> int | None:
+    """The catalog version the recognizer names from now; None for backends
+    whose answers do not depend on the catalog (the classifiers)."""
+    if svc.recognizer.backend != "zero-shot":
+        return None
+    async with svc.session() as session:
+        return await catalog_version(session)
+
+
+def has_results(row: FileRow, model_id: str, detector: str | None, catalog: int | None) -> bool:
+    """The file holds this model's results, found with this detector (or none)
+    and, for zero-shot, named from this catalog version (an edited catalog may
+    name the car differently)."""
+    return (
+        row.status is FileStatus.DONE
+        and row.model_id == model_id
+        and row.detector == detector
+        and row.catalog_version == catalog
+    )
 
 
 def _mark_done(row: FileRow, model_id: str, backend: str, elapsed_ms: float) -> None:

@@ -28,7 +28,7 @@ from errors import (
     UpstreamError,
 )
 from events import FileEventKind
-from resolvers import inference, uploads
+from resolvers import inference, uploads, vehicles
 from resolvers.files import check_ids, rows_by_ids
 from resolvers.ids import parse_file_id
 from resolvers.uploads import IncomingFile
@@ -50,6 +50,8 @@ async def queue_files(svc: Services, file_ids: Sequence[int]) -> dict[int, FileR
     if not file_ids:
         return {}
     model_id = svc.recognizer.model_id
+    detector = vehicles.current_detector(svc)
+    catalog = await inference.current_catalog(svc)
     changed: list[FileRow] = []
     done: list[FileRow] = []
     async with svc.session(write=True) as session:
@@ -57,7 +59,7 @@ async def queue_files(svc: Services, file_ids: Sequence[int]) -> dict[int, FileR
         jobs: list[int] = []
         for row in rows:
             assert row.id is not None
-            if row.status is FileStatus.DONE and row.model_id == model_id:
+            if inference.has_results(row, model_id, detector, catalog):
                 done.append(row)
                 continue
             jobs.append(row.id)

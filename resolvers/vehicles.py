@@ -10,7 +10,15 @@ from typing import cast
 from db import files as db_files
 from db.files import FileRow
 from db.vehicles import StoredVehicle, VehiclePredictionRow, VehicleRow, vehicles_for_files
-from recognition.base import Box, ColorGuess, Guess, Recognition, Vehicle, VehicleKind
+from recognition.base import (
+    Box,
+    ColorGuess,
+    Guess,
+    Recognition,
+    Vehicle,
+    VehicleKind,
+    Verdict,
+)
 from recognition.labels import parse_label
 from services import Services
 
@@ -37,7 +45,8 @@ def to_rows(recognition: Recognition) -> list[StoredVehicle]:
         )
         predictions = []
         for guess in vehicle.guesses:
-            parts = parse_label(guess.label)
+            # A catalog backend knows the parts; a classifier's label is parsed.
+            parts = guess if guess.make is not None else parse_label(guess.label)
             predictions.append(
                 VehiclePredictionRow(
                     vehicle_id=0,
@@ -77,10 +86,15 @@ async def recall(svc: Services, recognition: Recognition, source_id: int) -> Rec
     )
     return dataclasses.replace(
         recognition,
+        verdict=_verdict(source.verdict),
         color=color,
         vehicles=[_vehicle(v) for v in found.get(source_id, [])],
         detector=source.detector,
     )
+
+
+def _verdict(stored: str | None) -> Verdict:
+    return "not_car" if stored == "not_car" else "unsure" if stored == "unsure" else "car"
 
 
 def _vehicle(stored: StoredVehicle) -> Vehicle:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from config import Settings
-from rest import docs, files, health, home, inference, uploads, visualization
+from rest import catalog, docs, files, health, home, inference, uploads, visualization
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
@@ -18,4 +18,5 @@ def routes(settings: Settings) -> list[BaseRoute]:
         *docs.routes(),
         *home.routes(),
         *visualization.routes(),
+        *catalog.routes(settings),
     ]

@@ -20,6 +20,7 @@ STATUS = {
     errors.TooLarge: 413,
     errors.TooManyFiles: 413,
     errors.InvalidUpload: 400,
+    errors.Duplicate: 409,
     errors.InvalidInput: 400,
     errors.Unavailable: 503,
     errors.UpstreamError: 502,

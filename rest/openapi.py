@@ -136,7 +136,7 @@ def _schemas() -> Json:
                 "thumbnail_url": _t("string", examples=["/files/7/thumbnail"]),
                 "processed_at": _t("string", format="date-time", null=True),
                 "model_id": _t("string", "The model that made the predictions.", null=True),
-                "backend": _t("string", "`local` or `huggingface`.", null=True),
+                "backend": _t("string", "`local`, `huggingface` or `zero-shot`.", null=True),
                 "inference_ms": _t("number", null=True),
             }
         ),
@@ -453,6 +453,8 @@ def _paths() -> Json:
 
 
 def spec() -> Json:
+    from rest.openapi_catalog import catalog_paths, catalog_schemas
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -468,8 +470,9 @@ def spec() -> Json:
             {"name": "files", "description": "Uploaded files, their images and thumbnails."},
             {"name": "visualization", "description": "Statistics, CSV export, a report."},
             {"name": "health", "description": "For load balancers and people."},
+            {"name": "catalog", "description": "The names the zero-shot recognizer knows."},
         ],
-        "paths": _paths(),
+        "paths": {**_paths(), **catalog_paths()},
         # Keys are needed only when the server has API_KEYS; `{}` says so.
         "security": [{}, {"bearer": []}, {"apiKey": []}],
         "components": {
@@ -481,7 +484,7 @@ def spec() -> Json:
                 },
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             },
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **catalog_schemas()},
             "parameters": {
                 "ImageId": {
                     "name": "image_id",

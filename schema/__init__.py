@@ -19,6 +19,7 @@ from strawberry.types.graphql import OperationType
 
 from config import Settings
 from schema.access import ReadOnlyKeys
+from schema.catalog import CatalogMutations, CatalogQueries
 from schema.client_errors import ClientErrors, is_unexpected
 from schema.events import Subscription
 from schema.files import FileMutations, FileQueries
@@ -30,8 +31,10 @@ from schema.uploads import UploadMutations
 
 log = logging.getLogger("cars.graphql")
 
-Query = merge_types("Query", (FileQueries, NodeQueries, StatsQueries))
-Mutation = merge_types("Mutation", (UploadMutations, InferenceMutations, FileMutations))
+Query = merge_types("Query", (FileQueries, NodeQueries, StatsQueries, CatalogQueries))
+Mutation = merge_types(
+    "Mutation", (UploadMutations, InferenceMutations, FileMutations, CatalogMutations)
+)
 
 
 class Schema(strawberry.Schema):
@@ -125,6 +128,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         max_selections=settings.graphql_max_selections,
         max_fragment_spreads=settings.graphql_max_fragment_spreads,
         max_repeats=settings.graphql_max_repeated_fields,
+        max_variables=settings.graphql_max_variables,
     )
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(ClientErrors, hide_suggestions=not settings.field_suggestions_on),

@@ -21,6 +21,9 @@ class ErrorCode(enum.Enum):
     TOO_MANY_FILES = errors.TooManyFiles.code
     INVALID_UPLOAD = errors.InvalidUpload.code
     INVALID_INPUT = errors.InvalidInput.code
+    DUPLICATE = errors.Duplicate.code
+    EMPTY_NAME = errors.EmptyName.code
+    TOO_MANY = errors.TooMany.code
     UNAVAILABLE = errors.Unavailable.code
     RECOGNIZER_UNAVAILABLE = errors.RecognizerUnavailable.code
     UPSTREAM_ERROR = errors.UpstreamError.code
@@ -36,7 +39,7 @@ class UserError:
         default=None, description="The position of the input in the list that was sent."
     )
     input: str | None = strawberry.field(
-        default=None, description="The input it concerns: a file name or an id."
+        default=None, description="The input it concerns: a file name, an id or a label."
     )
 
     @classmethod

@@ -35,6 +35,13 @@ class FileOrder(enum.Enum):
     OLDEST_FIRST = "oldest_first"
 
 
+@strawberry.enum(description="What the photo shows, as the recognizer judged it.")
+class Verdict(enum.Enum):
+    CAR = "car"
+    NOT_CAR = "not_car"
+    UNSURE = "unsure"
+
+
 @strawberry.type(description="One guess of what car the photo shows.")
 class Prediction:
     rank: int = strawberry.field(description="1 for the most confident guess.")
@@ -73,7 +80,7 @@ class File(Node):
     processed_at: datetime | None
     model_id: str | None = strawberry.field(description="The model that made the predictions.")
     recognizer: str | None = strawberry.field(
-        description="The backend that ran it: `local` or `huggingface`."
+        description="The backend that ran it: `local`, `huggingface` or `zero-shot`."
     )
     inference_ms: float | None = strawberry.field(
         description="How long recognizing this file took, in milliseconds."
@@ -86,6 +93,11 @@ class File(Node):
         description="The detection model that looked for vehicles; null when none ran. "
         "With a detector and no `vehicles`, none was found and the predictions are for "
         "the whole photo."
+    )
+    verdict: Verdict | None = strawberry.field(
+        default=None,
+        description="Once done: CAR, NOT_CAR (no vehicle in the photo) or UNSURE. The "
+        "predictions are kept either way; unless CAR they are guesses, not a finding.",
     )
 
     @strawberry.field(description="A global id, for `file(id:)`, `node(id:)` and client caches.")
@@ -154,6 +166,7 @@ class File(Node):
             inference_ms=row.inference_ms,
             color=Color.of(row.color, row.color_confidence),
             detector=row.detector,
+            verdict=Verdict(row.verdict) if row.verdict else None,
         )
 
 

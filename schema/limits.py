@@ -8,12 +8,19 @@ its spreads then add its figures (selections, depth, aliases) without walking it
 again: linear in the document. Only a document whose expanded size is within
 the limit is then walked in full, once, to count fields repeated in one
 selection set (graphql-core compares those pairwise).
+
+Integer literals are measured first: Python refuses to turn more than 4,300
+digits into an int, and graphql-core's Int parsing then fails with a
+ValueError, which reads as a bug ("Unexpected error.", a logged traceback)
+instead of the client's mistake that it is.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from anyio import CapacityLimiter, to_thread
 from graphql import (
@@ -25,8 +32,11 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     InlineFragmentNode,
+    IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    Visitor,
+    visit,
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
@@ -47,6 +57,10 @@ class Limits:
     # Fields asked for again in a selection set where the same response name is
     # already asked for (by the set itself, a fragment, or a merging field).
     max_repeats: int
+    # Variable definitions in the whole document. graphql-core checks each
+    # variable against every use, so a few thousand unused ones cost it about
+    # 100 ms; no operation of this API takes more than a handful.
+    max_variables: int = 50
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,16 @@ def check_document(document: DocumentNode, limits: Limits) -> GraphQLError | Non
             fragments[name] = definition
         elif isinstance(definition, OperationDefinitionNode):
             operations.append(definition)
+    if (error := _too_many_digits(document)) is not None:
+        return error
+    variables = sum(len(operation.variable_definitions or ()) for operation in operations)
+    if variables > limits.max_variables:
+        return too_complex(
+            f"The document defines {variables} variables; at most {limits.max_variables}"
+            " are allowed.",
+            "variables",
+            limits.max_variables,
+        )
 
     spreads = sum(
         1
@@ -126,6 +150,36 @@ def check_document(document: DocumentNode, limits: Limits) -> GraphQLError | Non
             limits.max_aliases,
         )
     return _repeated_field(operations, fragments, limits.max_repeats)
+
+
+class _LongIntegers(Visitor):
+    def __init__(self, most: int) -> None:
+        super().__init__()
+        self.most = most
+        self.found: IntValueNode | None = None
+
+    def enter_int_value(self, node: IntValueNode, *_: Any) -> Any:
+        if len(node.value.lstrip("-")) > self.most:
+            self.found = node
+            return self.BREAK
+        return None
+
+
+def _too_many_digits(document: DocumentNode) -> GraphQLError | None:
+    """An integer literal (an argument, a default value, in a list or an input
+    object) longer than int() accepts. No Int, nor an id, is that long."""
+    most = sys.get_int_max_str_digits() or sys.maxsize  # 0: no limit
+    finder = _LongIntegers(most)
+    visit(document, finder)
+    if finder.found is None:
+        return None
+    digits = len(finder.found.value.lstrip("-"))
+    return GraphQLError(
+        f"An integer of {digits} digits is not a value any argument accepts;"
+        f" integers have at most {most} digits.",
+        finder.found,
+        extensions={"code": INVALID},
+    )
 
 
 def _at_most(count: int) -> str:

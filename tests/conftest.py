@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from bench.models import save_tiny_vit, save_yolos
+from bench.models import save_tiny_clip, save_tiny_vit, save_yolos
 from bench.s3 import MotoS3, SeaweedS3
 from config import Settings
 from server import create_app
@@ -117,6 +117,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     through the same code path as a Hub id."""
     folder = tmp_path_factory.mktemp("tiny-vit")
     save_tiny_vit(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real CLIP model, two layers and random weights, with a tokenizer
+    trained offline, saved as a Hub model is (the zero-shot backend and
+    transformers' pipeline load it like a Hub id)."""
+    folder = tmp_path_factory.mktemp("tiny-clip")
+    save_tiny_clip(folder)
     return folder
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import db.blobs
+import db.catalog
 import db.files
 import db.listing
 import db.predictions

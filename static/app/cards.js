@@ -34,10 +34,17 @@ export function fillCard(card, file) {
   part(".file-name").textContent = file.filename;
   part(".card-thumb img").alt = `Photo ${file.filename}`;
 
-  part(".car").textContent = top ? carName(top) : headlineFor(file.status);
-  part(".car-details").textContent = top
-    ? [top.year, top.bodyType, file.color?.name].filter(Boolean).join(" · ")
-    : "";
+  // Unless the verdict is CAR, the ranked guesses are shown as guesses only.
+  const verdict = file.status === "DONE" ? file.verdict : null;
+  card.dataset.verdict = verdict ?? "";
+  part(".car").textContent =
+    verdict === "NOT_CAR" ? "No car recognized"
+    : top && verdict === "UNSURE" ? `Perhaps ${carName(top)}`
+    : top ? carName(top) : headlineFor(file.status);
+  part(".car-details").textContent =
+    verdict === "NOT_CAR" ? "The guesses below are only guesses."
+    : verdict === "UNSURE" ? "Not sure: the guesses below are only guesses."
+    : top ? [top.year, top.bodyType, file.color?.name].filter(Boolean).join(" · ") : "";
   drawVehicles(part(".card-thumb"), file);
   part(".vehicles").textContent = vehiclesText(file.vehicles ?? []);
 

@@ -3,6 +3,7 @@
 // What a card shows of a file.
 const FILE_FIELDS = `
   id databaseId filename status error modelId recognizer inferenceMs thumbnailUrl width height
+  verdict
   predictions { rank label confidence make model bodyType year }
   color { name }
   vehicles { box { x y width height } score kind color { name } }`;

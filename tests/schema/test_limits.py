@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -128,6 +129,20 @@ def test_fields_repeated_in_one_selection_set_are_refused(client: TestClient) ->
     assert gql(client, some)["data"]["stats"]["processedFiles"] == 0
 
 
+def test_thousands_of_unused_variables_are_refused_before_validation(client: TestClient) -> None:
+    # graphql-core checks every variable definition against every use: 1,200
+    # unused ones took it 40-120 ms of validation each time.
+    declared = ", ".join(f"$v{i}: Int" for i in range(1200))
+    answer = gql(client, f"query Q({declared}) {{ stats {{ totalFiles }} }}")
+    assert "defines 1200 variables" in _refused(answer, "variables")
+    # Under the limit, graphql-core's own rule speaks: each one is never used.
+    few = ", ".join(f"$v{i}: Int" for i in range(5))
+    errors = gql(client, f"query Q({few}) {{ stats {{ totalFiles }} }}")["errors"]
+    assert [e["message"] for e in errors] == [
+        f"Variable '$v{i}' is never used in operation 'Q'." for i in range(5)
+    ]
+
+
 def test_depth_and_aliases_count_what_fragments_bring(
     make_settings: Callable[..., Settings],
 ) -> None:
@@ -166,6 +181,62 @@ def test_a_document_longer_than_the_limit_is_refused_before_parsing(client: Test
     # A comment is no token, but parsing it still costs time on the event loop.
     assert "at most 16384 are accepted" in _refused(gql(client, long_comment(20)), "length")
     assert gql(client, long_comment(15))["data"]["stats"]["totalFiles"] == 0
+
+
+HUGE = "9" * 5000  # more digits than Python's int() accepts (4,300)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"{{ files(first: {HUGE}) {{ totalCount }} }}",
+        f"{{ catalog(first: {HUGE}) {{ totalCount }} }}",
+        f"{{ files(first: -{HUGE}) {{ totalCount }} }}",
+        f"{{ nodes(ids: [1, {HUGE}]) {{ id }} }}",
+        f"query($n: Int = {HUGE}) {{ files(first: $n) {{ totalCount }} }}",
+    ],
+)
+def test_an_integer_of_thousands_of_digits_is_the_clients_mistake(
+    client: TestClient, caplog: pytest.LogCaptureFixture, query: str
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        posted = gql(client, query)
+        got = client.get("/graphql", params={"query": query}).json()
+    for answer in (posted, got):
+        assert answer.get("data") is None
+        [error] = answer["errors"]
+        assert error["message"] == (
+            "An integer of 5000 digits is not a value any argument accepts;"
+            " integers have at most 4300 digits."
+        )
+        assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert gql(client, "{ files(first: 0100) { totalCount } }")["errors"]  # no leading zeros
+    assert gql(client, "{ catalog(first: 2) { totalCount } }")["data"]["catalog"]["totalCount"] > 0
+
+
+def test_a_variable_of_thousands_of_digits_is_the_clients_mistake(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = (
+        '{"query": "query($n: Int) { files(first: $n) { totalCount } }",'
+        f' "variables": {{"n": {HUGE}}}}}'
+    )
+    with caplog.at_level(logging.DEBUG):
+        posted = client.post("/graphql", content=body, headers={"Content-Type": "application/json"})
+        got = client.get(
+            "/graphql",
+            params={
+                "query": "query($n: Int) { files(first: $n) { totalCount } }",
+                "variables": f'{{"n": {HUGE}}}',
+            },
+        )
+    for answer in (posted, got):
+        assert answer.status_code == 400, answer.text
+        assert "more digits than any value takes" in answer.text
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 # Each kind of "Did you mean" graphql-core writes, with the name it suggests.

@@ -1,0 +1,191 @@
+"""The catalog of names the zero-shot backend chooses from: listing, adding,
+changing, switching off and removing entries. Every change is seen by every
+replica's recognizer before its next batch (see db/catalog.py)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from db import catalog as db_catalog
+from db.catalog import CatalogEntryRow, catalog_key
+from errors import AppError, Duplicate, EmptyName, InvalidInput, NotFound, TooMany
+from recognition.prompts import entry_label
+from resolvers.ids import MAX_ID, decode_cursor
+from services import Services
+
+MAX_PAGE_SIZE = 100
+FIRST_YEAR, LAST_YEAR = 1886, 2100
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    make: str
+    model: str
+    body_type: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    rows: Sequence[CatalogEntryRow]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+@dataclass
+class EntryChanges:
+    """Fields to change; those left out keep their value (None clears an optional one)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_entry_id(value: str | int) -> int:
+    """7, "7" or the global id of CatalogEntry 7."""
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit():
+        try:
+            kind, _, text = base64.b64decode(text, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            kind = ""
+        if kind != "CatalogEntry":
+            text = ""
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+        raise NotFound(f"No catalog entry with id {value!r}.")
+    return int(text)
+
+
+def _clean(entry: NewEntry) -> CatalogEntryRow:
+    make, model = " ".join(entry.make.split()), " ".join(entry.model.split())
+    if not make or not model:
+        raise EmptyName("A catalog entry needs both a make and a model.")
+    body = " ".join((entry.body_type or "").split()) or None
+    for name, text, limit in (("make", make, 64), ("model", model, 128), ("bodyType", body, 64)):
+        if text and len(text) > limit:
+            raise InvalidInput(f"`{name}` is longer than {limit} characters.")
+    years = [y for y in (entry.year_from, entry.year_to) if y is not None]
+    if any(not FIRST_YEAR <= y <= LAST_YEAR for y in years):
+        raise InvalidInput(f"Years must be between {FIRST_YEAR} and {LAST_YEAR}.")
+    if (
+        entry.year_from is not None
+        and entry.year_to is not None
+        and entry.year_from > entry.year_to
+    ):
+        raise InvalidInput("`yearFrom` must not be after `yearTo`.")
+    row = CatalogEntryRow(
+        make=make,
+        model=model,
+        body_type=body,
+        year_from=entry.year_from,
+        year_to=entry.year_to,
+        enabled=entry.enabled,
+        key="",
+    )
+    row.key = catalog_key(entry_label(row))
+    return row
+
+
+async def list_entries(
+    svc: Services,
+    *,
+    first: int,
+    after: str | None = None,
+    search: str | None = None,
+    make: str | None = None,
+) -> EntryPage:
+    if not 0 <= first <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"`first` must be between 0 and {MAX_PAGE_SIZE}.")
+    after_id = decode_cursor(after) if after else None
+    async with svc.session() as session:
+        rows = await db_catalog.list_entries(
+            session, search=search, make=make, after_id=after_id, limit=first + 1
+        )
+    return EntryPage(rows[:first], len(rows) > first, after_id is not None)
+
+
+async def count_entries(svc: Services, *, search: str | None, make: str | None) -> int:
+    async with svc.session() as session:
+        return await db_catalog.count_entries(session, search=search, make=make)
+
+
+async def add_entries(
+    svc: Services, entries: Sequence[NewEntry]
+) -> list[CatalogEntryRow | AppError]:
+    """One outcome per entry, in order; the valid ones are added together."""
+    limit = svc.settings.max_batch_ids
+    if len(entries) > limit:
+        raise TooMany(f"At most {limit} entries can be added at once; got {len(entries)}.")
+    outcomes: list[CatalogEntryRow | AppError] = []
+    for entry in entries:
+        try:
+            outcomes.append(_clean(entry))
+        except AppError as exc:
+            outcomes.append(exc)
+    async with svc.session(write=True) as session:
+        fresh = [o for o in outcomes if isinstance(o, CatalogEntryRow)]
+        taken = await db_catalog.existing_keys(session, keys=[r.key for r in fresh])
+        accepted: list[CatalogEntryRow] = []
+        for index, outcome in enumerate(outcomes):
+            if not isinstance(outcome, CatalogEntryRow):
+                continue
+            if outcome.key in taken:
+                label = entry_label(outcome)
+                outcomes[index] = Duplicate(f"{label!r} is already in the catalog.")
+                continue
+            taken.add(outcome.key)
+            accepted.append(outcome)
+        if accepted:
+            await db_catalog.insert_entries(session, entries=accepted)
+            await session.commit()
+    return outcomes
+
+
+async def update_entry(
+    svc: Services, entry_id: str | int, changes: EntryChanges
+) -> CatalogEntryRow:
+    number = parse_entry_id(entry_id)
+    async with svc.session(write=True) as session:
+        row = await db_catalog.get_entry(session, entry_id=number)
+        if row is None:
+            raise NotFound(f"No catalog entry with id {number}.")
+        merged = NewEntry(
+            make=changes.values.get("make", row.make),
+            model=changes.values.get("model", row.model),
+            body_type=changes.values.get("body_type", row.body_type),
+            year_from=changes.values.get("year_from", row.year_from),
+            year_to=changes.values.get("year_to", row.year_to),
+            enabled=changes.values.get("enabled", row.enabled),
+        )
+        cleaned = _clean(merged)
+        if cleaned.key != row.key and await db_catalog.existing_keys(session, keys=[cleaned.key]):
+            raise Duplicate(f"{entry_label(cleaned)!r} is already in the catalog.")
+        for name in ("make", "model", "body_type", "year_from", "year_to", "enabled", "key"):
+            setattr(row, name, getattr(cleaned, name))
+        await db_catalog.save_entry(session, entry=row)
+        await session.commit()
+        return row
+
+
+async def remove_entries(svc: Services, ids: Sequence[str | int]) -> list[int | AppError]:
+    limit = svc.settings.max_batch_ids
+    if len(ids) > limit:
+        raise TooMany(f"At most {limit} entries can be removed at once; got {len(ids)}.")
+    parsed: list[int | AppError] = []
+    for value in ids:
+        try:
+            parsed.append(parse_entry_id(value))
+        except AppError as exc:
+            parsed.append(exc)
+    wanted = [p for p in parsed if isinstance(p, int)]
+    async with svc.session(write=True) as session:
+        removed = set(await db_catalog.delete_entries(session, ids=wanted)) if wanted else set()
+        await session.commit()
+    return [
+        p if not isinstance(p, int) or p in removed else NotFound(f"No catalog entry with id {p}.")
+        for p in parsed
+    ]

@@ -1,0 +1,103 @@
+"""The OpenAPI description of GET and POST /catalog (merged into rest/openapi.py)."""
+
+from __future__ import annotations
+
+from rest.openapi import Json, _error, _json, _list, _object, _operation, _query, _ref, _t
+
+
+def catalog_schemas() -> Json:
+    return {
+        "CatalogEntry": _object(
+            {
+                "id": _t("integer"),
+                "label": _t(
+                    "string", "Built from the fields.", examples=["Tesla Model Y SUV 2020+"]
+                ),
+                "make": _t("string"),
+                "model": _t("string"),
+                "body_type": _t("string", null=True),
+                "year_from": _t("integer", null=True),
+                "year_to": _t("integer", "Null with year_from set: still made.", null=True),
+                "enabled": _t("boolean", "Switched-off entries are never predicted."),
+                "updated_at": _t("string", format="date-time"),
+            }
+        ),
+        "NewCatalogEntry": {
+            "type": "object",
+            "required": ["make", "model"],
+            "properties": {
+                "make": _t("string", minLength=1),
+                "model": _t("string", minLength=1),
+                "body_type": _t("string", null=True),
+                "year_from": _t("integer", null=True, minimum=1886, maximum=2100),
+                "year_to": _t("integer", null=True, minimum=1886, maximum=2100),
+                "enabled": _t("boolean", default=True),
+            },
+        },
+    }
+
+
+def catalog_paths() -> Json:
+    return {
+        "/catalog": {
+            "get": _operation(
+                "listCatalog",
+                "The car names the zero-shot recognizer chooses from",
+                "catalog",
+                {
+                    "200": _json(
+                        "A page of entries, in the order they were added.",
+                        _object(
+                            {
+                                "entries": _list(_ref("CatalogEntry")),
+                                "total": _t("integer", "Entries matching the filters."),
+                                "next": _t("string", "`after` for the next page.", null=True),
+                            }
+                        ),
+                    ),
+                    "400": _error("A bad `limit` or `after`."),
+                },
+                parameters=(
+                    _query("search", "Part of the label, any case.", _t("string")),
+                    _query("make", "Only this make, any case.", _t("string")),
+                    _query(
+                        "limit",
+                        "Entries per page, at most 100.",
+                        _t("integer", minimum=0, maximum=100),
+                    ),
+                    _query("after", "The `next` of the previous page.", _t("string")),
+                ),
+            ),
+            "post": _operation(
+                "addToCatalog",
+                "Add car names to the catalog",
+                "catalog",
+                {
+                    "200": _json(
+                        "The entries added; each refused one is listed with its index.",
+                        _object(
+                            {
+                                "added": _list(_ref("CatalogEntry")),
+                                "errors": _list(
+                                    _object(
+                                        {
+                                            "index": _t("integer"),
+                                            "code": _t(
+                                                "string",
+                                                enum=["DUPLICATE", "EMPTY_NAME", "INVALID_INPUT"],
+                                            ),
+                                            "detail": _t("string"),
+                                        }
+                                    )
+                                ),
+                            }
+                        ),
+                    ),
+                    "400": _error("Not a non-empty list of entries, or more than MAX_BATCH_IDS."),
+                    "413": _error("The body is over its size limit."),
+                },
+                description="Every replica's recognizer sees the new names before its next batch.",
+                body={"application/json": {"schema": _list(_ref("NewCatalogEntry"), minItems=1)}},
+            ),
+        }
+    }
