@@ -105,7 +105,7 @@ def test_0003_backfills_the_best_guess_of_files_recognized_before_it(database_ur
     ]
 
 
-BEFORE_0009 = "0008"  # the revision 0009 follows
+BEFORE_0009 = "0006"  # the revision 0009 follows
 
 
 def test_0009_versions_rise_on_every_write_through_its_triggers_and_go_back_down(

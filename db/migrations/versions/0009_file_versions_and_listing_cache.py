@@ -1,7 +1,7 @@
 """a version on each file that the database raises, and the listing's cache
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0006
 Create Date: 2026-11-27 05:00:00.000000
 
 Every UPDATE of a file row, and every INSERT, UPDATE or DELETE of one of its
@@ -23,7 +23,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0008"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
