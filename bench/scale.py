@@ -17,9 +17,10 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from bench.collection import grow
-from bench.harness import Figure, repeat, server
+from bench.harness import Figure, repeat
 from bench.original import write_metadata
+from testkit.collection import grow
+from testkit.servers import server
 
 FILES_QUERY = (
     "{ files(first: 50) { totalCount edges { node { databaseId filename status "
