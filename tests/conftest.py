@@ -74,6 +74,12 @@ def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
 
 
 @pytest.fixture
+def local_settings(make_settings: Callable[..., Settings], tiny_model: Path) -> Settings:
+    """Settings with the local recognizer on the tiny offline model."""
+    return make_settings(hf_model=str(tiny_model))
+
+
+@pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
 
