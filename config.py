@@ -176,6 +176,7 @@ class Settings(BaseSettings):
     graphql_max_selections: int = Field(default=1000, ge=10)
     graphql_max_fragment_spreads: int = Field(default=64, ge=0)
     graphql_max_repeated_fields: int = Field(default=30, ge=0)
+    graphql_max_variables: int = Field(default=50, ge=1)
     graphql_max_document_kb: int = Field(default=16, ge=1)
     # Subscriptions (and other operations) one websocket may have running at once.
     graphql_max_subscriptions: int = Field(default=20, ge=1, le=1000)

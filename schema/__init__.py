@@ -128,6 +128,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         max_selections=settings.graphql_max_selections,
         max_fragment_spreads=settings.graphql_max_fragment_spreads,
         max_repeats=settings.graphql_max_repeated_fields,
+        max_variables=settings.graphql_max_variables,
     )
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(ClientErrors, hide_suggestions=not settings.field_suggestions_on),

@@ -57,6 +57,10 @@ class Limits:
     # Fields asked for again in a selection set where the same response name is
     # already asked for (by the set itself, a fragment, or a merging field).
     max_repeats: int
+    # Variable definitions in the whole document. graphql-core checks each
+    # variable against every use, so a few thousand unused ones cost it about
+    # 100 ms; no operation of this API takes more than a handful.
+    max_variables: int = 50
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,14 @@ def check_document(document: DocumentNode, limits: Limits) -> GraphQLError | Non
             operations.append(definition)
     if (error := _too_many_digits(document)) is not None:
         return error
+    variables = sum(len(operation.variable_definitions or ()) for operation in operations)
+    if variables > limits.max_variables:
+        return too_complex(
+            f"The document defines {variables} variables; at most {limits.max_variables}"
+            " are allowed.",
+            "variables",
+            limits.max_variables,
+        )
 
     spreads = sum(
         1
