@@ -27,9 +27,10 @@ import asyncpg
 import httpx2 as httpx
 from sqlalchemy.engine import make_url
 
-from bench.collection import grow
-from bench.harness import Figure, repeat, server
+from bench.harness import Figure, repeat
 from bench.original import write_metadata
+from testkit.collection import grow
+from testkit.servers import server
 
 FILES_QUERY = (
     "{ files(first: 50) { totalCount edges { node { databaseId filename status "

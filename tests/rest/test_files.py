@@ -15,8 +15,8 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 import db.listing
-from bench.harness import server
 from config import Settings
+from testkit.servers import server
 from tests import images
 from tests.conftest import stored_images
 from tests.helpers import record_failure, record_predictions, upload_jpeg

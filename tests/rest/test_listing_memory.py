@@ -12,9 +12,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from bench.collection import grow
 from config import Settings
 from server import create_app
+from testkit.collection import grow
 from tests.helpers import portal_run, services
 
 SIZES = (20_000, 60_000)
