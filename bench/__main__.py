@@ -2,7 +2,8 @@
 never asserted. Sections: recognition, server, uploads, scale, storage, detection (all by
 default), and cluster (only when named: it starts real processes and needs PostgreSQL;
 cluster-uploads is its part on uploads through 1 and 2 replicas, alone).
-BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes.
+BENCH_RUNS sets the runs per figure, BENCH_SIZES the collection sizes;
+BENCH_DATABASE_URL (a PostgreSQL server) runs `scale` on PostgreSQL instead of SQLite.
 `python -m bench load` runs the load test instead (bench/load.py; LOAD_CLIENTS,
 LOAD_SECONDS), `python -m bench graphql` hostile GraphQL documents against a
 live server (bench/graphql_cost.py), `python -m bench decode` the server's

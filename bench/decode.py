@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -24,11 +23,12 @@ from pathlib import Path
 import httpx2 as httpx
 from PIL import Image, ImageDraw
 
-from bench.harness import LiveServer, header, server
-from bench.models import save_tiny_vit
+from bench.harness import header
+from testkit.memory import SAMPLE_EVERY_S, Sampler, rss_mb
+from testkit.models import save_tiny_vit
+from testkit.servers import LiveServer, server
 
 SIDE = 8000  # 64,000,000 pixels: the largest image MAX_IMAGE_PIXELS lets in
-SAMPLE_EVERY_S = 0.005
 SETTLE_S = 2.0
 
 
@@ -41,36 +41,6 @@ def big_png(seed: int) -> bytes:
     out = io.BytesIO()
     img.save(out, "PNG", compress_level=6)
     return out.getvalue()
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
-class Sampler:
-    """The highest VmRSS seen while it runs."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_mb(self.pid))
-            time.sleep(SAMPLE_EVERY_S)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @dataclass

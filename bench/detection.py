@@ -16,13 +16,13 @@ from pathlib import Path
 from PIL import Image
 
 from bench.harness import Figure, repeat
-from bench.images import photo_like
-from bench.models import save_tiny_vit, save_yolos
 from config import Settings
 from recognition.base import ImageRef, Recognition
 from recognition.color import pixel_color
 from recognition.local import LocalRecognizer
 from recognition.vehicles import VehicleRecognizer
+from testkit.images import photo_like
+from testkit.models import save_tiny_vit, save_yolos
 
 PHOTOS = {"12 MP JPEG": (4000, 3000), "640x480 JPEG": (640, 480)}
 

@@ -27,9 +27,10 @@ from typing import Any
 import aiohttp
 from PIL import Image, ImageDraw
 
-from bench.harness import LiveServer, header, server
-from bench.models import save_tiny_vit
+from bench.harness import header
 from recognition.local import resolve_engine
+from testkit.models import save_tiny_vit
+from testkit.servers import LiveServer, server
 
 # A share of uploads re-sends bytes from this small pool, shared by every client:
 # identical bytes are two files over one stored image, which goes only with the

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from bench.cluster import Cluster, cluster, fresh_database
-from bench.harness import Figure, server
-from bench.models import save_tiny_vit
+from bench.harness import Figure
 from bench.recognition import make_model
+from testkit.cluster import Cluster, cluster, fresh_database
+from testkit.models import save_tiny_vit
+from testkit.servers import server
 from tests import images
 
 

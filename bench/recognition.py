@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench.harness import Figure, repeat
-from bench.images import photo_like
 from config import Settings
 from recognition.base import Guess, ImageRef, Recognition
 from recognition.local import LocalRecognizer
+from testkit.images import photo_like
 
 # (runtime, precision); the first is the reference for the deviation figures.
 ENGINES = (

@@ -1,5 +1,5 @@
 """`scripts/bench cluster` (or `cluster-uploads` alone): uploads per second
-through 1 and 2 API replicas of a cluster (bench/cluster.py, real processes on
+through 1 and 2 API replicas of a cluster (testkit/cluster.py, real processes on
 one PostgreSQL), with the images in SeaweedFS's S3 on loopback against one
 shared local folder. Both clusters run side by side and are measured in turns,
 run by run, so the ratios come from one run on the same machine."""
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from bench.cluster import Cluster, cluster, fresh_database, object_store
 from bench.harness import Figure
-from bench.images import photo_like
 from bench.storage import distinct_photos
+from testkit.cluster import Cluster, cluster, fresh_database, object_store
+from testkit.images import photo_like
 
 PER_RUN = 40
 CLIENTS = 4

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from bench.harness import Figure, server
-from bench.images import photo_like
+from bench.harness import Figure
 from bench.recognition import Ours
 from recognition.base import ImageRef
+from testkit.images import photo_like
+from testkit.servers import server
 
 INFER = "mutation($id: ID!) { inferFile(id: $id) { file { status } errors { message } } }"
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from bench.harness import Figure, server
-from bench.images import photo_like
-from bench.s3 import ACCESS_KEY, REGION, SECRET_KEY, SeaweedS3
+from bench.harness import Figure
+from testkit.images import photo_like
+from testkit.s3 import ACCESS_KEY, REGION, SECRET_KEY, SeaweedS3
+from testkit.servers import server
 
 PER_RUN = 40
 

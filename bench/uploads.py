@@ -12,8 +12,9 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from bench.harness import Figure, repeat, server
-from bench.images import photo_like
+from bench.harness import Figure, repeat
+from testkit.images import photo_like
+from testkit.servers import server
 
 MB = 1024 * 1024
 _OPERATIONS = json.dumps(

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.models import save_tiny_clip
 from config import Settings
 from recognition.base import ImageRef
 from recognition.local import resolve_engine
 from recognition.prompts import FixedCatalog, FixedEntry
 from recognition.zero_shot import ZeroShotRecognizer
+from testkit.models import save_tiny_clip
 
 SIZES = (196, 2000, 10000)
 BODIES = ("Sedan", "SUV", "Coupe", "Hatchback", "Pickup")

@@ -24,6 +24,8 @@ SessionFactory = async_sessionmaker[AsyncSession]
 # How long a SQLite writer waits for another one before giving up. WAL lets
 # readers go on during a write, but writers still take turns.
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds
+# How much of a SQLite file is read through a memory map (address space, not memory).
+MMAP_SIZE = 1 << 30
 
 
 def create_engine(
@@ -50,6 +52,10 @@ def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) ->
         # FULL: a commit that answered 2xx survives a power cut, like the image
         # bytes, which are fsynced before their row is written.
         cursor.execute("PRAGMA synchronous=FULL")
+        # Read the file through a memory map: the listing's kept pages are
+        # megabytes, read whole, and twice as fast so than copied page by page
+        # through each connection's 2 MB cache.
+        cursor.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
     finally:
         cursor.close()
 

@@ -25,6 +25,15 @@ class FileStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+# Statistics group the reasons of failed files from an index of those files
+# alone (ix_files_failure_reasons). A reason longer than this many characters
+# could outgrow a PostgreSQL index entry (about 2.7 KB): such files are left out
+# of it and counted through a small index of their own.
+REASON_INDEXED_UP_TO = 500
+SHORT_FAILURE = f"status = 'failed' AND coalesce(length(error), 0) <= {REASON_INDEXED_UP_TO}"
+LONG_FAILURE = f"status = 'failed' AND length(error) > {REASON_INDEXED_UP_TO}"
+
+
 class FileRow(SQLModel, table=True):
     __tablename__ = "files"
     # Never reuse the id of a deleted file: ids appear in image URLs, cursors and
@@ -35,6 +44,20 @@ class FileRow(SQLModel, table=True):
         sa.Index("ix_files_status_top_label", "status", "top_label"),
         sa.Index("ix_files_status_top_make_model", "status", "top_make", "top_model"),
         sa.Index("ix_files_status_top_confidence", "status", "top_confidence", "inference_ms"),
+        sa.Index(
+            "ix_files_failure_reasons",
+            "status",  # first, as in the other indexes, so that SQLite's planner takes it
+            "error",
+            sqlite_where=sa.text(SHORT_FAILURE),
+            postgresql_where=sa.text(SHORT_FAILURE),
+        ),
+        sa.Index(
+            "ix_files_long_failures",
+            "status",
+            "id",
+            sqlite_where=sa.text(LONG_FAILURE),
+            postgresql_where=sa.text(LONG_FAILURE),
+        ),
         {"sqlite_autoincrement": True},
     )
 
@@ -70,6 +93,11 @@ class FileRow(SQLModel, table=True):
     top_make: str | None = Field(default=None, max_length=64)
     top_model: str | None = Field(default=None, max_length=128)
     top_confidence: float | None = None
+    # Raised by the database itself (triggers, migration 0009) on every change
+    # to the row or to its predictions, whoever writes them: what a cache of
+    # the file's rendering is keyed by (db/listing.py). Read it from the
+    # database; a loaded row does not follow the triggers.
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     # The colour of what the predictions describe (the main vehicle, or the
     # whole photo), and the detector that looked for vehicles, if one did.
     color: str | None = Field(default=None, max_length=16)

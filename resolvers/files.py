@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -13,7 +13,7 @@ from db import files as db_files
 from db import listing
 from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow, predictions_for_files
-from errors import AppError, InvalidInput, NotFound
+from errors import AppError, InvalidInput, NotFound, Unavailable
 from events import FileEventKind
 from resolvers import blobs
 from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
@@ -28,8 +28,9 @@ MAX_PAGE_SIZE = 100
 # pattern of 50,000 bytes or more is one SQLite refuses outright ("LIKE or GLOB
 # pattern too complex"), which must be the client's error, not an outage.
 MAX_SEARCH_LENGTH = 200
-# The whole listing is read in slices of this many files: memory stays bounded.
-LISTING_SLICE = 2000
+# Pages of the listing (db/listing.PAGE ids each) read in one statement: a few
+# megabytes at most.
+PAGES_PER_READ = 4
 # Deletes work through ids in slices, so "delete everything" never builds one
 # enormous statement or holds one long transaction.
 DELETE_SLICE = 500
@@ -102,21 +103,92 @@ def _check_filters(search: str | None, make: str | None) -> None:
         raise InvalidInput("`search` and `make` cannot contain NUL characters.")
 
 
-FileSlice = tuple[list[tuple[Any, ...]], dict[int, list[tuple[Any, ...]]]]
+# Renders one file of the listing: a tuple in db/listing.FILE_FIELDS order and
+# its predictions in PREDICTION_FIELDS order, to the JSON of one element.
+Render = Callable[[tuple[Any, ...], Sequence[tuple[Any, ...]]], bytes]
 
 
-async def file_slices(svc: Services) -> AsyncIterator[FileSlice]:
-    """Every file with its predictions, oldest first, LISTING_SLICE files at a
-    time (db/listing.py lays them out), each slice read in its own short session
-    so that no connection is held while a client reads."""
-    after_id = 0
+async def listing_pages(
+    svc: Services, render: Render, shape: str
+) -> list[bytes] | AsyncIterator[bytes]:
+    """Every file of the listing, oldest first, as pages of its JSON elements
+    joined by commas: all at once when one read found every page kept (a
+    collection of a few thousand files that did not change since it was last
+    listed), else a page of ids at a time (db/listing.py), each page empty when
+    none of its files is left. A page is read as it was kept when none of its files changed since;
+    else it is put together from the elements kept for the files that did not
+    change, and `render` for those that did, and kept for the next time. Each
+    read is a short session of its own, so that no connection is held while a
+    client reads. The first read happens here, so that a database outage is an
+    error before the answer starts rather than a cut-off answer."""
+    found, next_id = await _read(svc, 1, shape)
+    if next_id is None and all(page.body is not None for page in found):
+        return [page.body for page in found if page.body is not None]
+    return _pages(svc, render, shape, found, next_id)
+
+
+async def _read(svc: Services, first_id: int, shape: str) -> tuple[list[listing.Page], int | None]:
+    async with svc.session() as session:
+        return await listing.pages(session, first_id=first_id, count=PAGES_PER_READ, shape=shape)
+
+
+async def _pages(
+    svc: Services, render: Render, shape: str, found: list[listing.Page], next_id: int | None
+) -> AsyncIterator[bytes]:
     while True:
-        async with svc.session() as session:
-            found = await listing.file_slice(session, after_id=after_id, limit=LISTING_SLICE)
-        if not found[0]:
+        while found:  # each page let go once sent, not held through the next read
+            page = found.pop(0)
+            if page.body is None:
+                yield await _put_together(svc, page, render, shape)
+            else:
+                yield page.body
+        if next_id is None:
             return
-        yield found
-        after_id = found[0][-1][0]
+        found, next_id = await _read(svc, listing.page_start(next_id), shape)
+
+
+async def _put_together(svc: Services, page: listing.Page, render: Render, shape: str) -> bytes:
+    """A page from its files' kept elements, rendering those that changed, and
+    kept with them for the next time."""
+    rendered: list[tuple[int, int, bytes]] = []
+    async with svc.session() as session:
+        found = await listing.kept_files(
+            session, first_id=page.first_id, last_id=page.last_id, shape=shape
+        )
+        stale = [file_id for file_id, body in found if body is None]
+        if stale:
+            rows, predictions = await listing.files_to_render(session, ids=stale)
+            rendered = [
+                (fields[0], version, render(fields, predictions.get(fields[0], ())))
+                for version, fields in rows
+            ]
+            del rows, predictions  # memory: not held while the page is kept
+    fresh = {file_id: body for file_id, _, body in rendered}
+    # A stale file missing from `fresh` was deleted meanwhile: left out.
+    body = b",".join(kept or fresh[i] for i, kept in found if kept or i in fresh)
+    del found, fresh
+    await _keep(svc, rendered, page, body, shape)
+    return body
+
+
+async def _keep(
+    svc: Services,
+    rendered: list[tuple[int, int, bytes]],
+    page: listing.Page,
+    body: bytes,
+    shape: str,
+) -> None:
+    """Keep what was rendered and put together, when that makes no writer
+    wait: the listing is a read, and what is not kept now is only put together
+    again next time."""
+    if svc.write_turn.locked():
+        return
+    try:
+        async with svc.session(write=True) as session:
+            if await listing.keep(session, rendered=rendered, page=page, body=body, shape=shape):
+                await session.commit()
+    except Unavailable:
+        pass  # logged by svc.session; the listing itself was already read
 
 
 async def rows_by_ids(svc: Services, file_ids: Sequence[int]) -> dict[int, FileRow]:

@@ -39,27 +39,26 @@ class Stats:
 async def collection_stats(svc: Services) -> Stats:
     threshold = svc.settings.low_confidence_threshold
     async with svc.session() as session:
-        by_status = await db_stats.count_by_status(session)
+        counted = await db_stats.summary(session, threshold=threshold)
         labels = await db_stats.top_counts(session, columns=("label",), limit=TOP)
         makes = await db_stats.top_counts(session, columns=("make",), limit=TOP)
         models = await db_stats.top_counts(session, columns=("make", "model"), limit=TOP)
-        histogram = await db_stats.confidence_histogram(session)
-        low = await db_stats.count_low_confidence(session, threshold=threshold)
         failures = await db_stats.failure_reasons(session, limit=TOP)
-        mean_ms = await db_stats.mean_inference_ms(session)
     width = 1 / db_stats.BUCKETS
     return Stats(
-        total_files=sum(by_status.values()),
-        by_status=by_status,
+        total_files=sum(counted.by_status.values()),
+        by_status=counted.by_status,
         top_labels=[(str(c.key[0]), c.count) for c in labels],
         top_makes=[(str(c.key[0]), c.count) for c in makes],
         top_models=[(str(c.key[0]), str(c.key[1]), c.count) for c in models],
         confidence=[
             Bucket(round(i * width, 2), round((i + 1) * width, 2), n)
-            for i, n in enumerate(histogram)
+            for i, n in enumerate(counted.histogram)
         ],
         low_confidence_threshold=threshold,
-        low_confidence=low,
+        low_confidence=counted.low_confidence,
         failures=[(c.key[0] or "(no reason recorded)", c.count) for c in failures],
-        mean_inference_ms=None if mean_ms is None else round(mean_ms, 2),
+        mean_inference_ms=(
+            None if counted.mean_inference_ms is None else round(counted.mean_inference_ms, 2)
+        ),
     )

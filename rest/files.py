@@ -9,14 +9,13 @@ from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import anyio
-import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from resolvers import files
-from rest.shapes import image_metadata, listed_metadata
+from rest.shapes import image_metadata, listed_json, listing_shape
 from rest.state import services_of
 from storage.objects import OpenObject
 
@@ -57,31 +56,53 @@ class OpenFileResponse(FileResponse):
 
 
 async def list_files(request: Request) -> Response:
-    """The whole collection as one JSON array, streamed a slice at a time."""
-    slices = files.file_slices(services_of(request))
-    # The first slice is read before the answer starts: a database outage is
+    """The whole collection as one JSON array: at once when it is small and
+    kept whole, else streamed a page at a time, in memory that stays bounded."""
+    found = await files.listing_pages(services_of(request), listed_json, listing_shape())
+    if isinstance(found, list):
+        return _JSONParts([b"[", *_commas(found), b"]"])
+    # The first page is read before the answer starts: a database outage is
     # still a 503 rather than a cut-off 200.
-    first = await anext(slices, None)
-    return StreamingResponse(_json_array(first, slices), media_type="application/json")
+    first = await anext(found, None)
+    return StreamingResponse(_json_array(first, found), media_type="application/json")
 
 
-async def _json_array(
-    first: files.FileSlice | None, rest: AsyncIterator[files.FileSlice]
-) -> AsyncIterator[bytes]:
+def _commas(pages: list[bytes]) -> list[bytes]:
+    between = [[b",", page] for page in pages[1:]]
+    return [*pages[:1], *(part for pair in between for part in pair)]
+
+
+class _JSONParts(Response):
+    """A JSON body sent as the parts it is made of, under the Content-Length
+    of them all: megabytes are not copied into one to be sent."""
+
+    media_type = "application/json"
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self.parts = parts
+        super().__init__(headers={"Content-Length": str(sum(len(part) for part in parts))})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        for n, part in enumerate(self.parts, start=1):
+            await send(
+                {"type": "http.response.body", "body": part, "more_body": n < len(self.parts)}
+            )
+
+
+async def _json_array(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The pages' elements as one array: commas between pages that hold any."""
     yield b"["
-    if first is not None:
-        yield _items(first)
-        async for more in rest:
-            yield b"," + _items(more)
+    written = bool(first)
+    if first:
+        yield first
+    async for page in rest:
+        if page:
+            if written:
+                yield b","  # on its own: a page is megabytes, not worth a copy
+            yield page
+            written = True
     yield b"]"
-
-
-def _items(found: files.FileSlice) -> bytes:
-    """One slice as the items of a JSON array (no brackets). orjson writes the
-    datetimes as isoformat() does."""
-    rows, predictions = found
-    items = [listed_metadata(row, predictions.get(row[0], ())) for row in rows]
-    return orjson.dumps(items)[1:-1]
 
 
 async def get_file(request: Request) -> JSONResponse:

@@ -3,9 +3,15 @@ there are never renamed or retyped; new ones are added beside them."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import inspect
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from db.files import FileRow, FileStatus
 from db.predictions import PredictionRow
@@ -48,6 +54,50 @@ def listed_metadata(fields: Sequence[Any], predictions: Sequence[Sequence[Any]])
         else None
     )  # fmt: skip
     return _metadata(*fields, results=results)
+
+
+def listed_json(fields: Sequence[Any], predictions: Sequence[Sequence[Any]]) -> bytes:
+    """One element of the listing, as orjson writes it (datetimes as isoformat())."""
+    # Copied: orjson leaves its result in a buffer of 4 KB or more, and a slice
+    # of the listing holds thousands of them.
+    return memoryview(orjson.dumps(listed_metadata(fields, predictions))).tobytes()
+
+
+# Samples in the layouts of db/listing.py, one in each kind of state.
+_SAMPLES: tuple[tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...]], ...] = (
+    (
+        (7, "façade \"1\".jpg", "image/jpeg", 123, "done", None, 640, 480, "ab" * 32,
+         datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+         datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC), "org/model", "local", 12.345678),
+        (("BMW M3 Coupe 2012", 0.973156, "BMW", "M3", "Coupe", 2012),
+         ("Audi S4 Sedan 2012", 1e-05, None, None, None, None)),
+    ),
+    (
+        (8, "b.png", "image/png", 1, "failed", "The recognizer failed: 502.", 1, 1, "cd" * 32,
+         datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC), None, None, None),
+        (),
+    ),
+    (
+        (9, "c.webp", "image/webp", 2, "pending", None, 2, 2, "ef" * 32,
+         datetime(2026, 1, 2, tzinfo=UTC), None, None, None, None),
+        (("Ford F-150 Regular Cab 2012", 0.5, "Ford", "F-150", "Regular Cab", 2012),),
+    ),
+)  # fmt: skip
+
+
+@functools.cache
+def listing_shape() -> str:
+    """A name for how `listed_json` renders: the listing's cache keeps bodies
+    under it (db/listing.py), so that a release that renders differently never
+    serves bodies an older one kept. It changes with what the samples render
+    and with the rendering code itself."""
+    digest = hashlib.blake2b(digest_size=16)
+    for fields, predictions in _SAMPLES:
+        digest.update(listed_json(fields, predictions))
+    for function in (listed_json, listed_metadata, _metadata):
+        with contextlib.suppress(OSError):  # no source at hand: the samples alone
+            digest.update(inspect.getsource(function).encode())
+    return digest.hexdigest()
 
 
 def _metadata(

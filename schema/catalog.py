@@ -22,8 +22,8 @@ from schema.files import PageInfo
 @strawberry.type(description="A car model the zero-shot recognizer can name.")
 class CatalogEntry:
     database_id: int = strawberry.field(description="The integer id REST uses.")
-    make: str
-    model: str
+    make: str = strawberry.field(description='The manufacturer, e.g. "Tesla".')
+    model: str = strawberry.field(description='The model without make or year, e.g. "Model Y".')
     body_type: str | None = strawberry.field(description='e.g. "SUV", "Coupe"; may be null.')
     year_from: int | None = strawberry.field(description="The first model year, if known.")
     year_to: int | None = strawberry.field(
@@ -35,8 +35,8 @@ class CatalogEntry:
     label: str = strawberry.field(
         description='Built from the fields, e.g. "Tesla Model Y SUV 2020+": predictions carry it.'
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When it was added (ISO 8601, UTC).")
+    updated_at: datetime = strawberry.field(description="When it last changed (ISO 8601, UTC).")
 
     @strawberry.field(description="A global id.")
     def id(self) -> strawberry.ID:
@@ -58,16 +58,20 @@ class CatalogEntry:
         )
 
 
-@strawberry.type
+@strawberry.type(description="A catalog entry in a page, with its cursor.")
 class CatalogEntryEdge:
-    cursor: str
-    node: CatalogEntry
+    cursor: str = strawberry.field(
+        description="Opaque; pass it as `after` to get the entries that follow this one."
+    )
+    node: CatalogEntry = strawberry.field(description="The entry.")
 
 
 @strawberry.type(description="A page of catalog entries, in the order they were added.")
 class CatalogEntryConnection:
-    edges: list[CatalogEntryEdge]
-    page_info: PageInfo
+    edges: list[CatalogEntryEdge] = strawberry.field(
+        description="The entries of this page with their cursors, oldest first."
+    )
+    page_info: PageInfo = strawberry.field(description="How to fetch the next page.")
     filter_search: strawberry.Private[str | None]
     filter_make: strawberry.Private[str | None]
 
@@ -84,20 +88,30 @@ class CatalogEntryConnection:
 
 @strawberry.input(description="A car model to add to the catalog.")
 class CatalogEntryInput:
-    make: str
-    model: str
-    body_type: str | None = None
-    year_from: int | None = None
+    make: str = strawberry.field(description='The manufacturer, e.g. "Tesla"; not empty.')
+    model: str = strawberry.field(description='The model without make or year, e.g. "Model Y".')
+    body_type: str | None = strawberry.field(
+        default=None, description='e.g. "SUV", "Coupe"; it helps the zero-shot prompt.'
+    )
+    year_from: int | None = strawberry.field(
+        default=None, description="The first model year, if known."
+    )
     year_to: int | None = strawberry.field(
         default=None, description="Leave out for a model still made."
     )
-    enabled: bool = True
+    enabled: bool = strawberry.field(
+        default=True, description="false adds the entry switched off (never predicted)."
+    )
 
 
 @strawberry.input(description="The fields to change; those left out keep their value.")
 class CatalogEntryChanges:
-    make: str | None = strawberry.UNSET
-    model: str | None = strawberry.UNSET
+    make: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The new make; it cannot be null or empty."
+    )
+    model: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The new model; it cannot be null or empty."
+    )
     body_type: str | None = strawberry.field(
         default=strawberry.UNSET, description="null clears it."
     )
@@ -110,7 +124,7 @@ class CatalogEntryChanges:
     )
 
 
-@strawberry.type
+@strawberry.type(description="The result of `addCatalogEntries`.")
 class AddCatalogEntriesPayload:
     entries: list[CatalogEntry] = strawberry.field(description="The entries added, in order.")
     errors: list[UserError] = strawberry.field(
@@ -118,16 +132,24 @@ class AddCatalogEntriesPayload:
     )
 
 
-@strawberry.type
+@strawberry.type(description="The result of `updateCatalogEntry`.")
 class UpdateCatalogEntryPayload:
-    entry: CatalogEntry | None
-    errors: list[UserError]
+    entry: CatalogEntry | None = strawberry.field(
+        description="The entry as it is now; null on error."
+    )
+    errors: list[UserError] = strawberry.field(
+        description="Empty on success; else why nothing changed (NOT_FOUND, DUPLICATE, ...)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The result of `removeCatalogEntries`.")
 class RemoveCatalogEntriesPayload:
-    removed_ids: list[strawberry.ID]
-    errors: list[UserError]
+    removed_ids: list[strawberry.ID] = strawberry.field(
+        description="The global ids of the entries removed, in the order asked."
+    )
+    errors: list[UserError] = strawberry.field(
+        description="One entry per id not removed, with its index in the list sent."
+    )
 
 
 @strawberry.type

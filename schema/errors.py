@@ -33,7 +33,7 @@ class ErrorCode(enum.Enum):
 
 @strawberry.type(description="A problem with one input of a mutation; the other inputs went ahead.")
 class UserError:
-    code: ErrorCode
+    code: ErrorCode = strawberry.field(description="Stable, for code to branch on.")
     message: str = strawberry.field(description="What went wrong, in words for a person.")
     index: int | None = strawberry.field(
         default=None, description="The position of the input in the list that was sent."

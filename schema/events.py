@@ -29,9 +29,11 @@ FileEventKind = strawberry.enum(
 
 @strawberry.type(description="A file's new state, sent when something happens to it.")
 class FileEvent:
-    kind: FileEventKind  # type: ignore[valid-type]
+    kind: FileEventKind = strawberry.field(  # type: ignore[valid-type]
+        description="What happened: the file's new status, or DELETED."
+    )
     id: strawberry.ID = strawberry.field(description="The file's global id.")
-    database_id: int
+    database_id: int = strawberry.field(description="The file's integer id, as REST uses it.")
     file: File | None = strawberry.field(
         description="The file as it is after the event; null once deleted."
     )

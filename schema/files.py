@@ -47,10 +47,18 @@ class Prediction:
     rank: int = strawberry.field(description="1 for the most confident guess.")
     label: str = strawberry.field(description='The class name, e.g. "BMW M3 Coupe 2012".')
     confidence: float = strawberry.field(description="From 0 to 1.")
-    make: str | None
-    model: str | None
-    body_type: str | None
-    year: int | None
+    make: str | None = strawberry.field(
+        description='The manufacturer, e.g. "BMW"; null when the label names none.'
+    )
+    model: str | None = strawberry.field(
+        description='The model without make or year, e.g. "M3"; null when unknown.'
+    )
+    body_type: str | None = strawberry.field(
+        description='e.g. "Coupe", "SUV"; null when the label does not say.'
+    )
+    year: int | None = strawberry.field(
+        description="The model year the label names; null when it names none."
+    )
 
     @classmethod
     def from_row(cls, p: PredictionRow | VehiclePredictionRow) -> Prediction:
@@ -73,11 +81,19 @@ class File(Node):
     size: int = strawberry.field(description="In bytes.")
     width: int = strawberry.field(description="In pixels, as displayed (EXIF orientation applied).")
     height: int = strawberry.field(description="In pixels, as displayed.")
-    sha256: str
-    uploaded_at: datetime
-    status: FileStatus  # type: ignore[valid-type]
+    sha256: str = strawberry.field(
+        description="The SHA-256 of the stored bytes, 64 lowercase hex digits."
+    )
+    uploaded_at: datetime = strawberry.field(
+        description="When the server stored the file (ISO 8601, UTC)."
+    )
+    status: FileStatus = strawberry.field(  # type: ignore[valid-type]
+        description="Where recognition stands; poll it or subscribe to `fileEvents`."
+    )
     error: str | None = strawberry.field(description="Why recognition failed, if it did.")
-    processed_at: datetime | None
+    processed_at: datetime | None = strawberry.field(
+        description="When recognition last finished (ISO 8601, UTC); null until then."
+    )
     model_id: str | None = strawberry.field(description="The model that made the predictions.")
     recognizer: str | None = strawberry.field(
         description="The backend that ran it: `local`, `huggingface` or `zero-shot`."
@@ -175,24 +191,36 @@ def _public(info: Info[Context, None], path: str) -> str:
     return f"{base}{path}" if base else path
 
 
-@strawberry.type
+@strawberry.type(description="A file in a page, with its cursor.")
 class FileEdge:
-    cursor: str
-    node: File
+    cursor: str = strawberry.field(
+        description="Opaque; pass it as `after` to get the files that follow this one."
+    )
+    node: File = strawberry.field(description="The file.")
 
 
-@strawberry.type
+@strawberry.type(description="Where a page sits in the whole list (Relay cursor pagination).")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description="Whether more items follow; ask again with `after: endCursor`."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="Whether items come before this page (true when `after` was given)."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The first edge's cursor; null on an empty page."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The last edge's cursor, for the next page's `after`; null on an empty page."
+    )
 
 
 @strawberry.type(description="A page of files.")
 class FileConnection:
-    edges: list[FileEdge]
-    page_info: PageInfo
+    edges: list[FileEdge] = strawberry.field(
+        description="The files of this page with their cursors, in the order asked."
+    )
+    page_info: PageInfo = strawberry.field(description="How to fetch the next page.")
     filter_status: strawberry.Private[db_files.FileStatus | None]
     filter_search: strawberry.Private[str | None]
     filter_make: strawberry.Private[str | None]
@@ -211,24 +239,34 @@ class FileConnection:
         )
 
 
-@strawberry.type
+@strawberry.type(description="The result of `deleteFile`.")
 class DeleteFilePayload:
     deleted_id: strawberry.ID | None = strawberry.field(
         description="The global id of the file deleted."
     )
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(
+        description="Empty on success; else why nothing was deleted (NOT_FOUND)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The result of `deleteFiles`.")
 class DeleteFilesPayload:
-    deleted_ids: list[strawberry.ID]
-    errors: list[UserError]
+    deleted_ids: list[strawberry.ID] = strawberry.field(
+        description="The global ids of the files deleted, in the order asked."
+    )
+    errors: list[UserError] = strawberry.field(
+        description="One entry per id not deleted, with its index in the list sent."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The result of `reprocessFile`.")
 class ReprocessFilePayload:
-    file: File | None
-    errors: list[UserError]
+    file: File | None = strawberry.field(
+        description="The file, now PENDING or QUEUED for recognition; null on error."
+    )
+    errors: list[UserError] = strawberry.field(
+        description="Empty on success; else why the file was not reprocessed."
+    )
 
 
 @strawberry.type

@@ -13,16 +13,18 @@ from schema.errors import UserError, split_outcomes
 from schema.files import File
 
 
-@strawberry.type
+@strawberry.type(description="The result of `inferFile`.")
 class InferFilePayload:
     file: File | None = strawberry.field(
         description="The file, with its predictions when done; still QUEUED or PROCESSING "
         "with a STILL_QUEUED error when its job took longer than the server waits."
     )
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(
+        description="Empty on success; else why recognition failed, or STILL_QUEUED."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The result of `inferFiles`.")
 class InferFilesPayload:
     files: list[File] = strawberry.field(description="The files recognized, in the order asked.")
     errors: list[UserError] = strawberry.field(
@@ -30,7 +32,7 @@ class InferFilesPayload:
     )
 
 
-@strawberry.type
+@strawberry.type(description="The result of `recognizeFiles`.")
 class RecognizeFilesPayload:
     files: list[File] = strawberry.field(
         description="The files, in the order asked: QUEUED (or PROCESSING, or DONE when they "

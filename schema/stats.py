@@ -10,50 +10,56 @@ from schema.context import Context
 from schema.files import FileStatus
 
 
-@strawberry.type
+@strawberry.type(description="How many files have a given status.")
 class StatusCount:
-    status: FileStatus  # type: ignore[valid-type]
-    count: int
+    status: FileStatus = strawberry.field(description="A status.")  # type: ignore[valid-type]
+    count: int = strawberry.field(description="How many files have it.")
 
 
-@strawberry.type
+@strawberry.type(description="How many files have a given top-1 label.")
 class LabelCount:
-    label: str
-    count: int
+    label: str = strawberry.field(description='A class name, e.g. "BMW M3 Coupe 2012".')
+    count: int = strawberry.field(description="How many files have it as their top-1.")
 
 
-@strawberry.type
+@strawberry.type(description="How many files have a given top-1 make.")
 class MakeCount:
-    make: str
-    count: int
+    make: str = strawberry.field(description='A manufacturer, e.g. "BMW".')
+    count: int = strawberry.field(description="How many files have it as their top-1 make.")
 
 
-@strawberry.type
+@strawberry.type(description="How many files have a given top-1 make and model.")
 class ModelCount:
-    make: str
-    model: str
-    count: int
+    make: str = strawberry.field(description='The manufacturer, e.g. "BMW".')
+    model: str = strawberry.field(description='The model, e.g. "M3".')
+    count: int = strawberry.field(description="How many files have it as their top-1.")
 
 
 @strawberry.type(description="Files whose top-1 confidence lies in [low, high).")
 class ConfidenceBucket:
-    low: float
-    high: float
-    count: int
+    low: float = strawberry.field(description="The lower bound, inclusive, from 0 to 1.")
+    high: float = strawberry.field(
+        description="The upper bound, exclusive (the last bucket includes 1)."
+    )
+    count: int = strawberry.field(description="How many recognized files fall in it.")
 
 
-@strawberry.type
+@strawberry.type(description="How many failed files share a reason.")
 class FailureCount:
-    reason: str
-    count: int
+    reason: str = strawberry.field(description="The error message stored on the files.")
+    count: int = strawberry.field(description="How many files failed with it.")
 
 
 @strawberry.type(description="What the collection contains, computed in the database.")
 class Stats:
-    total_files: int
+    total_files: int = strawberry.field(description="All files stored, whatever their status.")
     processed_files: int = strawberry.field(description="Files recognized (status DONE).")
-    unprocessed_files: int
-    by_status: list[StatusCount]
+    unprocessed_files: int = strawberry.field(
+        description="Files not recognized yet, or failed: `totalFiles - processedFiles`."
+    )
+    by_status: list[StatusCount] = strawberry.field(
+        description="How many files are in each status; statuses with no file are left out."
+    )
     top_brands: list[LabelCount] = strawberry.field(
         description="The ten most frequent top-1 labels (the original service's `top_brands`)."
     )
@@ -66,7 +72,9 @@ class Stats:
     confidence_histogram: list[ConfidenceBucket] = strawberry.field(
         description="Top-1 confidence of recognized files, in ten buckets."
     )
-    low_confidence_threshold: float
+    low_confidence_threshold: float = strawberry.field(
+        description="The server's LOW_CONFIDENCE threshold `lowConfidenceCount` uses, 0 to 1."
+    )
     low_confidence_count: int = strawberry.field(
         description="Recognized files whose top-1 confidence is below the threshold."
     )

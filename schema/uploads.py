@@ -22,13 +22,17 @@ RECOGNIZE = (
 )
 
 
-@strawberry.type
+@strawberry.type(description="The result of `uploadFile`.")
 class UploadFilePayload:
-    file: File | None
-    errors: list[UserError]
+    file: File | None = strawberry.field(
+        description="The file stored (QUEUED or PENDING for recognition); null when refused."
+    )
+    errors: list[UserError] = strawberry.field(
+        description="Empty on success; else why the file was refused."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The result of `uploadFiles`.")
 class UploadFilesPayload:
     files: list[File] = strawberry.field(description="The files stored, in the order sent.")
     errors: list[UserError] = strawberry.field(description="One entry per file refused.")

@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from bench.models import save_tiny_clip, save_tiny_vit, save_yolos
-from bench.s3 import MotoS3, SeaweedS3
 from config import Settings
 from server import create_app
+from testkit.models import save_tiny_clip, save_tiny_vit, save_yolos
+from testkit.s3 import MotoS3, SeaweedS3
 from tests.fake_hf import FakeHuggingFace
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -71,6 +71,12 @@ def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
         return Settings(_env_file=None, **values)  # tests never read a developer's .env
 
     return make
+
+
+@pytest.fixture
+def local_settings(make_settings: Callable[..., Settings], tiny_model: Path) -> Settings:
+    """Settings with the local recognizer on the tiny offline model."""
+    return make_settings(hf_model=str(tiny_model))
 
 
 @pytest.fixture
@@ -133,7 +139,7 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real YOLOS object detector, two layers and random weights spread so
-    that it finds boxes of several COCO kinds (bench/models.py), saved as a Hub
+    that it finds boxes of several COCO kinds (testkit/models.py), saved as a Hub
     model is."""
     folder = tmp_path_factory.mktemp("tiny-yolos")
     save_yolos(folder)

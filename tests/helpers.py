@@ -16,6 +16,13 @@ from services import Services
 from tests import images
 
 
+def upload_bytes(client: TestClient, name: str, data: bytes) -> int:
+    """Upload `data` as `name` over REST; its integer id."""
+    response = client.post("/upload/", files={"file": (name, data, "application/octet-stream")})
+    assert response.status_code == 200, response.text
+    return int(response.json()["files"][0]["id"])
+
+
 def upload_jpeg(client: TestClient, name: str = "car.jpg", **kwargs: Any) -> dict[str, Any]:
     response = client.post("/upload/", files={"file": (name, images.jpeg(**kwargs), "image/jpeg")})
     assert response.status_code == 200, response.text

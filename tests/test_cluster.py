@@ -20,9 +20,9 @@ import httpx2 as httpx
 import pytest
 import websockets
 
-from bench.cluster import Cluster, cluster, fresh_database
-from bench.s3 import SeaweedS3
 from db.engine import asyncpg_dsn
+from testkit.cluster import Cluster, cluster, fresh_database
+from testkit.s3 import SeaweedS3
 from tests import images
 
 GRACE_SECONDS = 3  # ORPHAN_GRACE_SECONDS: unused objects go this long after

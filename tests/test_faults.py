@@ -23,9 +23,9 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from bench.harness import server
 from config import Settings
 from server import create_app
+from testkit.servers import server
 from tests import fake_hf as hf
 from tests import images
 from tests.conftest import stored_images

@@ -14,11 +14,11 @@ import pytest
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
-from bench.cluster import fresh_database
 from config import Settings
 from db.files import FileStatus
 from resolvers.jobs import run_job
 from server import create_app
+from testkit.cluster import fresh_database
 from tests import images
 from tests.helpers import gql, gql_upload, portal_run, services, set_status, upload_jpeg
 

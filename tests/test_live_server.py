@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from bench.harness import server
+from testkit.servers import server
 from tests import images
 
 

@@ -19,9 +19,9 @@ import httpx2 as httpx
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from bench.harness import server
 from config import Settings
 from server import create_app
+from testkit.servers import server
 from tests import images
 from tests.conftest import stored_images
 from tests.helpers import gql, record_predictions, upload_jpeg

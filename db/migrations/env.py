@@ -15,6 +15,7 @@ from sqlmodel import SQLModel
 import db.blobs
 import db.catalog
 import db.files
+import db.listing
 import db.predictions
 import db.vehicles  # noqa: F401  (registers the tables on SQLModel.metadata)
 from config import Settings

@@ -24,7 +24,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from bench.harness import server
+from testkit.servers import server
 from tests import images
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -20,7 +20,7 @@ import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, FilePayload, Locator, Page, Response, WebSocket, expect
 
-from bench.harness import server
+from testkit.servers import server
 from tests import images
 from tests.browser.conftest import screenshot, watched_page
 from tests.car_images import PAINTS, car, encoded

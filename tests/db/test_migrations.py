@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
@@ -102,3 +103,96 @@ def test_0003_backfills_the_best_guess_of_files_recognized_before_it(database_ur
         (1, "BMW M3 Coupe 2012", "BMW", "M3", 0.75),
         (2, None, None, None, None),
     ]
+
+
+BEFORE_0009 = "0006"  # the revision 0009 follows
+
+
+def test_0009_versions_rise_on_every_write_through_its_triggers_and_go_back_down(
+    database_url: str,
+) -> None:
+    """Files written before 0009 start at version 1; then any UPDATE of a file,
+    and any change to its predictions, raises it (however it is written); a
+    downgrade removes the triggers with the column, and the upgrade comes back."""
+    files = sa.table(
+        "files", *(sa.column(n) for n in ("id", "filename", "stored_key", "sha256", "mime_type")),
+        *(sa.column(n) for n in ("size", "width", "height", "status")),
+        sa.column("uploaded_at", sa.DateTime(timezone=True)),
+    )  # fmt: skip
+
+    def migrate_to(connection: Connection, revision: str, *, down: bool = False) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+    async def run() -> tuple[list[int], set[str], set[str]]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                await connection.run_sync(migrate_to, BEFORE_0009)
+                row = {"filename": "x.jpg", "mime_type": "image/jpeg", "size": 1, "width": 1}
+                row |= {"height": 1, "uploaded_at": datetime.now(UTC), "status": "pending"}
+                await connection.execute(
+                    files.insert(), [{**row, "id": 1, "stored_key": "k", "sha256": "s"}]
+                )
+                await connection.run_sync(migrate_to, "head")
+                await connection.commit()
+                seen = [await _version(connection)]
+                for statement in (
+                    "UPDATE files SET status = 'done' WHERE id = 1",
+                    "UPDATE files SET filename = 'y.jpg', version = 1 WHERE id = 1",
+                    "INSERT INTO predictions (file_id, rank, label, confidence)"
+                    " VALUES (1, 1, 'BMW M3 Coupe 2012', 0.5)",
+                    "UPDATE predictions SET confidence = 0.75 WHERE file_id = 1",
+                    "DELETE FROM predictions WHERE file_id = 1",
+                ):
+                    await connection.execute(sa.text(statement))
+                    await connection.commit()
+                    seen.append(await _version(connection))
+                at_head = await _triggers(connection)
+                await connection.run_sync(migrate_to, BEFORE_0009, down=True)
+                await connection.commit()
+                after_downgrade = await _triggers(connection)
+                await connection.run_sync(migrate_to, "head")
+                await connection.commit()
+                assert await _version(connection) == 1
+                return seen, at_head, after_downgrade
+        finally:
+            await engine.dispose()
+
+    seen, at_head, after_downgrade = asyncio.run(run())
+    assert seen == [1, 2, 3, 4, 5, 6]
+    assert at_head >= {"files_version_on_update"}
+    assert len(at_head) >= 2  # and on predictions
+    assert after_downgrade == set()
+
+
+async def _version(connection: AsyncConnection) -> int:
+    return int((await connection.execute(sa.text("SELECT version FROM files"))).scalar_one())
+
+
+async def _triggers(connection: AsyncConnection) -> set[str]:
+    if connection.dialect.name == "postgresql":
+        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    return {name for (name,) in (await connection.execute(sa.text(query))).all()}
+
+
+def test_the_version_triggers_exist_at_head(client: TestClient) -> None:
+    """A later migration that rebuilds `files` or `predictions` (SQLite batch
+    mode copies a table without its triggers) must create them again: the
+    listing's cache depends on them (db/listing.py)."""
+    engine = services(client).engine
+
+    async def triggers() -> set[str]:
+        async with engine.connect() as connection:
+            return await _triggers(connection)
+
+    expected = {"files_version_on_update"}
+    if engine.dialect.name == "postgresql":
+        expected |= {"predictions_version_on_change"}
+    else:
+        expected |= {f"predictions_version_on_{op}" for op in ("insert", "update", "delete")}
+    assert portal_run(client, triggers) >= expected

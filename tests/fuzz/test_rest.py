@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis import Case, CheckFunction
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from bench.harness import LiveServer, server
 from rest import openapi
+from testkit.servers import LiveServer, server
 from tests import images
 
 

@@ -15,72 +15,7 @@ from config import Settings
 from db.files import FileStatus
 from server import create_app
 from tests import images
-from tests.helpers import gql, set_status, upload_jpeg
-
-
-@pytest.fixture
-def local_settings(make_settings: Callable[..., Settings], tiny_model: Path) -> Settings:
-    return make_settings(hf_model=str(tiny_model))
-
-
-def upload(client: TestClient, name: str, data: bytes) -> int:
-    response = client.post("/upload/", files={"file": (name, data, "application/octet-stream")})
-    assert response.status_code == 200, response.text
-    return int(response.json()["files"][0]["id"])
-
-
-def test_inference_over_rest_returns_ranked_structured_predictions(
-    local_settings: Settings, tiny_model: Path
-) -> None:
-    with TestClient(create_app(local_settings)) as client:
-        meta = upload_jpeg(client, width=640, height=480)
-        response = client.post(f"/inference/{meta['id']}")
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert (body["id"], body["filename"]) == (meta["id"], "car.jpg")
-        predictions = body["predictions"]
-        assert len(predictions) == local_settings.top_k
-        confidences = [p["confidence"] for p in predictions]
-        assert confidences == sorted(confidences, reverse=True)
-        assert all(0 <= c <= 1 for c in confidences)
-        for p in predictions:  # every label is a Stanford Cars class: all parts known
-            assert p["make"]
-            assert p["model"]
-            assert p["year"]
-            assert p["label"].startswith(p["make"])
-            assert p["label"].endswith(str(p["year"]))
-        assert (body["status"], body["backend"], body["model_id"]) == (
-            "done",
-            "local",
-            str(tiny_model),
-        )
-        assert body["inference_ms"] > 0
-        stored = client.get(f"/files/{meta['id']}").json()
-        assert stored["processed"] is True
-        assert stored["status"] == "done"
-        assert stored["results"] == predictions
-
-
-def test_infer_file_over_graphql(local_settings: Settings) -> None:
-    with TestClient(create_app(local_settings)) as client:
-        file_id = upload(client, "a.png", images.png(300, 200))
-        result = gql(
-            client,
-            "mutation($id: ID!) { inferFile(id: $id) { file { status modelId recognizer inferenceMs "
-            "topPrediction { label make model bodyType year confidence } predictions { rank } } errors { code } } }",
-            {"id": str(file_id)},
-        )["data"]["inferFile"]
-        assert result["errors"] == []
-        file = result["file"]
-        assert (file["status"], file["recognizer"]) == ("DONE", "local")
-        assert [p["rank"] for p in file["predictions"]] == [1, 2, 3, 4, 5]
-        assert file["topPrediction"]["make"]
-        assert file["topPrediction"]["year"]
-        missing = gql(
-            client, 'mutation { inferFile(id: "424242") { file { id } errors { code } } }'
-        )
-        assert missing["data"]["inferFile"] == {"file": None, "errors": [{"code": "NOT_FOUND"}]}
-
+from tests.helpers import gql, set_status, upload_bytes
 
 AGREEING_IMAGES = {
     "rgba.png": images.png(300, 200),
@@ -98,7 +33,7 @@ def test_top_k_agrees_with_the_transformers_pipeline(
     fp32 = local_settings.model_copy(update={"precision": "fp32", "runtime": runtime})
     with TestClient(create_app(fp32)) as client:  # the pipeline's arithmetic, in either runtime
         for name, data in AGREEING_IMAGES.items():
-            file_id = upload(client, name, data)
+            file_id = upload_bytes(client, name, data)
             ours = client.post(f"/inference/{file_id}").json()["predictions"]
             (tmp_path / name).write_bytes(data)
             theirs = reference(str(tmp_path / name), top_k=5)
@@ -117,7 +52,9 @@ def test_a_large_jpeg_is_decoded_at_reduced_size_and_still_agrees(
     reference = pipeline("image-classification", model=str(tiny_model))
     fp32 = local_settings.model_copy(update={"precision": "fp32", "runtime": "torch"})
     with TestClient(create_app(fp32)) as client:
-        ours = client.post(f"/inference/{upload(client, 'big.jpg', data)}").json()["predictions"]
+        ours = client.post(f"/inference/{upload_bytes(client, 'big.jpg', data)}").json()[
+            "predictions"
+        ]
     (tmp_path / "big.jpg").write_bytes(data)
     theirs = reference(str(tmp_path / "big.jpg"), top_k=5)
     assert ours[0]["label"] == theirs[0]["label"]
@@ -135,7 +72,7 @@ def test_a_model_that_cannot_load_leaves_the_server_serving(
         (tmp_path / model / "config.json").write_text("{not json")
         model = str(tmp_path / model)
     with TestClient(create_app(make_settings(hf_model=model))) as client:
-        file_id = upload(client, "car.jpg", images.jpeg())
+        file_id = upload_bytes(client, "car.jpg", images.jpeg())
         response = client.post(f"/inference/{file_id}")
         assert response.status_code == 503
         detail = response.json()["detail"]
@@ -157,7 +94,7 @@ def test_a_model_that_cannot_load_leaves_the_server_serving(
         assert error["code"] == "RECOGNIZER_UNAVAILABLE"
         assert "HF_MODEL" in error["message"]
         # everything else still works
-        assert upload(client, "other.jpg", images.jpeg(color=(1, 2, 3))) > file_id
+        assert upload_bytes(client, "other.jpg", images.jpeg(color=(1, 2, 3))) > file_id
         assert len(client.get("/files/").json()) == 2
 
 
@@ -174,7 +111,7 @@ def test_preload_loads_the_model_at_start_up(local_settings: Settings, tmp_path:
 
 def test_reprocess_clears_results_and_inference_runs_again(local_settings: Settings) -> None:
     with TestClient(create_app(local_settings)) as client:
-        file_id = upload(client, "car.jpg", images.jpeg())
+        file_id = upload_bytes(client, "car.jpg", images.jpeg())
         first = client.post(f"/inference/{file_id}").json()["predictions"]
         reset = client.post(f"/files/{file_id}/reprocess").json()
         assert (reset["status"], reset["processed"], reset["results"]) == ("pending", False, None)
@@ -186,44 +123,12 @@ def test_a_file_left_processing_by_a_crash_is_pending_after_restart(
     local_settings: Settings,
 ) -> None:
     with TestClient(create_app(local_settings)) as client:
-        file_id = upload(client, "car.jpg", images.jpeg())
+        file_id = upload_bytes(client, "car.jpg", images.jpeg())
         set_status(client, file_id, FileStatus.PROCESSING)  # as a crash would leave it
         assert client.get(f"/files/{file_id}").json()["status"] == "processing"
     with TestClient(create_app(local_settings)) as client:
         assert client.get(f"/files/{file_id}").json()["status"] == "pending"
         assert client.post(f"/inference/{file_id}").status_code == 200
-
-
-def test_batch_inference_gives_an_outcome_per_id_in_order(local_settings: Settings) -> None:
-    with TestClient(create_app(local_settings)) as client:
-        a = upload(client, "a.jpg", images.jpeg(color=(200, 0, 0)))
-        b = upload(client, "b.png", images.png())
-        response = client.post("/inference/batch", json=[b, 999, a])
-        assert response.status_code == 200
-        body = response.json()
-        assert [item["id"] for item in body] == [b, 999, a]
-        assert len(body[0]["predictions"]) == 5
-        assert len(body[2]["predictions"]) == 5
-        assert body[1]["predictions"] == []
-        assert "999" in body[1]["error"]
-        result = gql(
-            client,
-            "mutation($ids: [ID!]!) { inferFiles(ids: $ids) { files { databaseId status } errors { index code } } }",
-            {"ids": [str(a), "nope", str(b)]},
-        )["data"]["inferFiles"]
-        assert [f["databaseId"] for f in result["files"]] == [a, b]
-        assert result["errors"] == [{"index": 1, "code": "NOT_FOUND"}]
-
-
-@pytest.mark.parametrize(
-    "body", [b"{}", b"[]", b'["1"]', b"[true]", b"[1.5]", b"not json", b"[" + b"1," * 5000 + b"1]"]
-)
-def test_batch_inference_refuses_malformed_bodies(client: TestClient, body: bytes) -> None:
-    response = client.post(
-        "/inference/batch", content=body, headers={"content-type": "application/json"}
-    )
-    assert response.status_code == 400
-    assert response.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -251,7 +156,7 @@ def test_each_engine_agrees_with_torch_fp32(
             database_url=f"sqlite+aiosqlite:///{tmp_path / name}.db",
         )
         with TestClient(create_app(settings)) as client:
-            file_id = upload(client, "car.jpg", data)
+            file_id = upload_bytes(client, "car.jpg", data)
             answers[engine] = client.post(f"/inference/{file_id}").json()["predictions"]
             assert (
                 client.get("/health")
@@ -273,7 +178,9 @@ def test_onnx_exports_are_cached_by_the_weights(
     for _ in range(2):
         with TestClient(create_app(settings)) as client:
             assert (
-                client.post(f"/inference/{upload(client, 'a.jpg', images.jpeg())}").status_code
+                client.post(
+                    f"/inference/{upload_bytes(client, 'a.jpg', images.jpeg())}"
+                ).status_code
                 == 200
             )
     cached = sorted(

@@ -17,7 +17,6 @@ from sqlalchemy import event
 from starlette.testclient import TestClient
 from transformers import pipeline
 
-from bench.models import save_yolos
 from config import Settings
 from recognition.base import Box, ImageRef
 from recognition.color import pixel_color
@@ -25,6 +24,7 @@ from recognition.vehicles import VehicleRecognizer
 from resolvers.files import get_file
 from server import create_app
 from storage.objects import image_key
+from testkit.models import save_yolos
 from tests import images
 from tests.car_images import PAINTS, car, encoded
 from tests.fake_hf import FakeHuggingFace

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx2 as httpx
 from PIL import Image, ImageDraw
 
-from bench.decode import Sampler, rss_mb
-from bench.harness import LiveServer, server
+from testkit.memory import Sampler, rss_mb
+from testkit.servers import LiveServer, server
 from tests import images
 
 SIDE = 4000

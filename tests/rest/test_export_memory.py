@@ -10,9 +10,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from bench.collection import grow
 from config import Settings
 from server import create_app
+from testkit.collection import grow
 from tests.helpers import portal_run, services
 
 ROWS = 100_000

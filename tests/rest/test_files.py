@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-import resolvers.files
-from bench.harness import server
+import db.listing
 from config import Settings
+from testkit.servers import server
 from tests import images
 from tests.conftest import stored_images
 from tests.helpers import record_failure, record_predictions, upload_jpeg
@@ -42,7 +42,7 @@ def test_listing_is_exactly_each_file_as_get_shows_it_across_slices(
 ) -> None:
     """The streamed listing holds, for every file, the very object that GET
     /files/{id} answers: same keys in the same order, same values and types."""
-    monkeypatch.setattr(resolvers.files, "LISTING_SLICE", 2)  # several slices for 5 files
+    monkeypatch.setattr(db.listing, "PAGE", 2)  # several pages for 5 files
     ids = [upload_jpeg(client, f"{i}.jpg", color=(i * 40, 0, 0))["id"] for i in range(5)]
     record_predictions(
         client, ids[1], [("BMW M3 Coupe 2012", 0.97315), ("Audi S4 Sedan 2012", 0.01)]

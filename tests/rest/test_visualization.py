@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from config import Settings
+from db.files import FileStatus
 from server import create_app
 from tests import images
-from tests.helpers import gql, record_failure, record_predictions, upload_jpeg
+from tests.helpers import gql, record_failure, record_predictions, set_status, upload_jpeg
 
 # (file name, top-k labels with confidence, recognition ms) for files that are done
 DONE = [
@@ -318,3 +320,22 @@ def test_stats_follow_recognition_reuse_and_reprocessing(
         assert stats["processed_files"] == 1
         found = gql(client, query, {"make": best["make"]})["data"]["files"]["nodes"]
         assert [f["databaseId"] for f in found] == [b]
+
+
+def test_failure_reasons_of_any_length_are_counted(client: TestClient) -> None:
+    """Reasons are grouped from a partial index of the short ones and, apart,
+    the long ones (db/files.py): both count, with no reason too, in one order
+    on every database. A long reason that does not compress must be storable
+    at all (a PostgreSQL index entry holds about 2.7 KB)."""
+    long_reason = "The recognizer said: " + secrets.token_hex(5000)
+    reasons = [long_reason, long_reason, "timed out", None, "401 bad token", "timed out"]
+    for i, reason in enumerate(reasons):
+        file_id = upload_jpeg(client, f"f{i}.jpg", color=(i * 30, 0, 0))["id"]
+        set_status(client, file_id, FileStatus.FAILED, error=reason)
+    failures = client.get("/visualization/stats").json()["failures"]
+    assert failures == [
+        {"reason": long_reason, "count": 2},
+        {"reason": "timed out", "count": 2},
+        {"reason": "(no reason recorded)", "count": 1},
+        {"reason": "401 bad token", "count": 1},
+    ]

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from bench.graphql_cost import fan_out, long_comment, many_fragments, repeated
 from config import Settings
 from server import create_app
+from testkit.queries import fan_out, long_comment, many_fragments, repeated
 from tests.helpers import gql
 
 INTROSPECTION = "{ __schema { queryType { name } types { name fields { name } } } }"

@@ -21,10 +21,10 @@ import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from bench.s3 import MotoS3
 from config import Settings
 from db.blobs import BlobRow
 from server import create_app
+from testkit.s3 import MotoS3
 from tests import images
 from tests.helpers import portal_run, services
 

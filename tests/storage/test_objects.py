@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from bench.s3 import S3Server
 from config import Settings
 from storage.local import LocalObjects
 from storage.objects import (
@@ -23,6 +22,7 @@ from storage.objects import (
     thumbnails_prefix,
 )
 from storage.s3 import S3Objects
+from testkit.s3 import S3Server
 
 Scenario = Callable[[ObjectStore, Path], Awaitable[None]]
 

@@ -14,12 +14,12 @@ from typing import Any
 from PIL import Image
 from starlette.testclient import TestClient
 
-from bench.s3 import MotoS3, S3Server, SeaweedS3
 from config import Settings
 from db.blobs import BlobRow, BlobState
 from db.types import utcnow
 from resolvers.blobs import sweep
 from server import create_app
+from testkit.s3 import MotoS3, S3Server, SeaweedS3
 from tests import images
 from tests.fake_hf import FakeHuggingFace
 from tests.helpers import portal_run, services

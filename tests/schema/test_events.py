@@ -15,10 +15,10 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from bench.harness import LiveServer, server
 from db.files import FileRow, FileStatus
 from errors import FellBehind
 from events import EventBus, FileEventKind
+from testkit.servers import LiveServer, server
 from tests import images
 
 KEY = "subscriptions-key-0123456789"

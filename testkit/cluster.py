@@ -3,7 +3,7 @@ ports and M recognition workers (`python worker.py`), sharing one PostgreSQL
 database (JOB_QUEUE=postgres) and either one S3 bucket (SeaweedFS or moto on
 loopback; each process then has an UPLOAD_DIR of its own, for its uploads in
 flight only) or one shared image folder. Used by the cluster tests,
-`scripts/bench cluster`, and `scripts/cluster` (python -m bench.cluster), which
+`scripts/bench cluster`, and `scripts/cluster` (python -m testkit.cluster), which
 starts one and keeps it up until Ctrl-C.
 """
 
@@ -28,9 +28,9 @@ from typing import Literal
 import asyncpg
 import httpx2 as httpx
 
-from bench.harness import ROOT, _free_port
-from bench.s3 import MotoS3, S3Server, SeaweedS3
 from db.engine import asyncpg_dsn
+from testkit.s3 import MotoS3, S3Server, SeaweedS3
+from testkit.servers import ROOT, free_port
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 StoreKind = Literal["seaweed", "moto", "folder"]
@@ -86,7 +86,7 @@ class Cluster:
         return process
 
     def start_replica(self, port: int | None = None) -> Process:
-        port = port or _free_port()
+        port = port or free_port()
         name = f"api{len(self.replicas) + 1}"
         command = [sys.executable, "-m", "uvicorn", "server:app", "--port", str(port)]
         process = _spawn(name, [*command, "--log-level", "warning"], self)
