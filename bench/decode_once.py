@@ -19,14 +19,15 @@ from pathlib import Path
 import httpx2 as httpx
 from PIL import Image
 
-from bench.harness import Figure, repeat, server
-from bench.images import photo_like
-from bench.models import save_tiny_vit
-from bench.preview import deviation, sample_photos
+from bench.harness import Figure, repeat
 from bench.recognition import Ours
 from bench.uploads import MB, _about
 from recognition.base import ImageRef
 from recognition.local import resolve_engine
+from testkit.images import photo_like
+from testkit.models import save_tiny_vit
+from testkit.preview import deviation, sample_photos
+from testkit.servers import server
 
 
 def _ms(work: object) -> float:

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from bench.preview import deviation, sample_photos
 from config import Settings
 from server import create_app
+from testkit.preview import deviation, sample_photos
 from tests import images
 
 # The largest change of any class's probability that reading the preview may

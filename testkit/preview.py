@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.images import photo_like
 from storage.decode import open_upright_rgb
 from storage.images import PreviewOut, check_image, read_header
 from storage.objects import PREVIEW_SIZE
+from testkit.images import photo_like
 from tests import car_images, images
 
 _TYPES = ("image/jpeg", "image/png")
