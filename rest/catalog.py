@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from config import Settings
-from db.catalog import CatalogEntryRow
+from db.models import CatalogEntryRow
 from errors import AppError, InvalidInput
 from middleware.body_limit import BodyLimit
 from recognition.prompts import entry_label
