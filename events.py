@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from db.files import FileRow
+from db.models import FileRow
 from errors import FellBehind
 
 

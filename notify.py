@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Collection
 
 import asyncpg
 
-from db.files import FileRow
+from db.models import FileRow
 from events import EventBus, FileEventKind
 
 log = logging.getLogger("cars.events")

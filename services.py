@@ -24,8 +24,9 @@ from db.engine import (
     driver_connection,
     outage_as_unavailable,
 )
-from db.files import FileRow, files_by_ids, release_interrupted
+from db.files import files_by_ids, release_interrupted
 from db.migrate import migrate, startup_lock
+from db.models import FileRow
 from events import EventBus
 from jobs import JobQueue
 from jobs.inprocess import InProcessQueue

@@ -3,45 +3,17 @@ the storage protocol of resolvers/blobs.py takes. Read that module first."""
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, SQLModel, col, delete, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.files import FileRow
-from db.types import UTCDateTime, utcnow
-
-
-class BlobState(enum.StrEnum):
-    LIVE = "live"  # the object is there, or an upload holding a claim is putting it
-    DELETING = "deleting"  # the object is being removed; nothing may use it
-
-
-class BlobRow(SQLModel, table=True):
-    __tablename__ = "blobs"
-
-    sha256: str = Field(primary_key=True, max_length=64)
-    # Changes whenever the row is made anew: an upload that sees the same epoch
-    # before its put and at its commit knows no delete ran in between.
-    epoch: str = Field(max_length=32)
-    state: BlobState = Field(
-        default=BlobState.LIVE,
-        index=True,
-        sa_type=sa.Enum(
-            BlobState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
-        ),
-    )
-    # Uploads between their claim and their commit. Counts only while
-    # `touched_at` is within the grace period: a crashed upload never releases.
-    pending: int = 0
-    # Last claim (live), or when the delete began (deleting).
-    touched_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+from db.models import BlobRow, BlobState, FileRow
+from db.types import utcnow
 
 
 def new_epoch() -> str:

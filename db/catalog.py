@@ -8,39 +8,15 @@ before a batch, and reloads the entries only then.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TypeVar
 
-from sqlmodel import Field, SQLModel, col, delete, func, select, update
+from sqlmodel import col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from db.engine import SessionFactory
-from db.types import UTCDateTime, utcnow
-
-
-class CatalogEntryRow(SQLModel, table=True):
-    __tablename__ = "catalog_entries"
-
-    id: int | None = Field(default=None, primary_key=True)
-    make: str = Field(max_length=64)
-    model: str = Field(max_length=128)
-    body_type: str | None = Field(default=None, max_length=64)
-    year_from: int | None = None
-    year_to: int | None = None
-    enabled: bool = Field(default=True, index=True)
-    # The label in lower case with single spaces: what duplicates are told by,
-    # and what `search` looks in.
-    key: str = Field(max_length=300, sa_column_kwargs={"unique": True})
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-class CatalogStateRow(SQLModel, table=True):
-    __tablename__ = "catalog_state"
-
-    id: int = Field(default=1, primary_key=True)
-    version: int = 0
+from db.models import CatalogEntryRow, CatalogStateRow
+from db.types import utcnow
 
 
 def catalog_key(label: str) -> str:

@@ -2,112 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TypeVar
 
-import sqlalchemy as sa
-from sqlmodel import Field, SQLModel, col, delete, func, select, update
+from sqlmodel import col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from db.predictions import PredictionRow, delete_predictions, replace_predictions
-from db.types import UTCDateTime, utcnow
+from db.models import FileRow, FileStatus, PredictionRow
+from db.predictions import delete_predictions, replace_predictions
+from db.types import utcnow
 from db.vehicles import delete_vehicles
-
-
-class FileStatus(enum.StrEnum):
-    PENDING = "pending"
-    QUEUED = "queued"  # a recognition job waits for it (migration 0004)
-    PROCESSING = "processing"
-    DONE = "done"
-    FAILED = "failed"
-
-
-# Statistics group the reasons of failed files from an index of those files
-# alone (ix_files_failure_reasons). A reason longer than this many characters
-# could outgrow a PostgreSQL index entry (about 2.7 KB): such files are left out
-# of it and counted through a small index of their own.
-REASON_INDEXED_UP_TO = 500
-SHORT_FAILURE = f"status = 'failed' AND coalesce(length(error), 0) <= {REASON_INDEXED_UP_TO}"
-LONG_FAILURE = f"status = 'failed' AND length(error) > {REASON_INDEXED_UP_TO}"
-
-
-class FileRow(SQLModel, table=True):
-    __tablename__ = "files"
-    # Never reuse the id of a deleted file: ids appear in image URLs, cursors and
-    # client caches. PostgreSQL sequences never do; SQLite needs AUTOINCREMENT.
-    __table_args__ = (
-        # Statistics group and count the best guesses of the files that are done;
-        # these indexes cover those queries, so they read no table rows.
-        sa.Index("ix_files_status_top_label", "status", "top_label"),
-        sa.Index("ix_files_status_top_make_model", "status", "top_make", "top_model"),
-        sa.Index("ix_files_status_top_confidence", "status", "top_confidence", "inference_ms"),
-        sa.Index(
-            "ix_files_failure_reasons",
-            "status",  # first, as in the other indexes, so that SQLite's planner takes it
-            "error",
-            sqlite_where=sa.text(SHORT_FAILURE),
-            postgresql_where=sa.text(SHORT_FAILURE),
-        ),
-        sa.Index(
-            "ix_files_long_failures",
-            "status",
-            "id",
-            sqlite_where=sa.text(LONG_FAILURE),
-            postgresql_where=sa.text(LONG_FAILURE),
-        ),
-        {"sqlite_autoincrement": True},
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    filename: str = Field(max_length=255)  # for display, already cleaned
-    stored_key: str = Field(max_length=128, index=True)  # where the bytes are
-    sha256: str = Field(max_length=64, index=True)
-    mime_type: str = Field(max_length=64)  # detected from the content
-    size: int = Field(sa_type=sa.BigInteger)
-    width: int
-    height: int
-    uploaded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    status: FileStatus = Field(
-        default=FileStatus.PENDING,
-        index=True,
-        sa_type=sa.Enum(
-            FileStatus,
-            native_enum=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        ),
-    )
-    error: str | None = Field(default=None, sa_type=sa.Text)
-    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # Who produced the current predictions, and how long it took them.
-    model_id: str | None = Field(default=None, max_length=255)
-    backend: str | None = Field(default=None, max_length=32)
-    inference_ms: float | None = None
-    # The best guess (the rank 1 prediction), copied onto the file so that
-    # statistics and the make filter read indexed columns instead of joining the
-    # predictions. store_predictions and reset_to_pending keep them in step.
-    top_label: str | None = Field(default=None, max_length=255)
-    top_make: str | None = Field(default=None, max_length=64)
-    top_model: str | None = Field(default=None, max_length=128)
-    top_confidence: float | None = None
-    # Raised by the database itself (triggers, migration 0009) on every change
-    # to the row or to its predictions, whoever writes them: what a cache of
-    # the file's rendering is keyed by (db/listing.py). Read it from the
-    # database; a loaded row does not follow the triggers.
-    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
-    # The colour of what the predictions describe (the main vehicle, or the
-    # whole photo), and the detector that looked for vehicles, if one did.
-    color: str | None = Field(default=None, max_length=16)
-    color_confidence: float | None = None
-    detector: str | None = Field(default=None, max_length=255)
-    # What the photo shows ("car", "not_car", "unsure"); null until done.
-    verdict: str | None = Field(default=None, max_length=16)
-    # The catalog version the results were named from (zero-shot backend; null
-    # for classifiers): results of an older catalog are not this model's results.
-    catalog_version: int | None = None
 
 
 async def insert_file(

@@ -25,48 +25,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.files import FileRow
-from db.predictions import PredictionRow
-
-
-class FileListingRow(SQLModel, table=True):
-    """A file's element of the listing as it was rendered for one version of
-    its row, by the rendering that `shape` names."""
-
-    __tablename__ = "file_listings"
-
-    file_id: int = Field(
-        sa_column=sa.Column(
-            sa.Integer,
-            sa.ForeignKey("files.id", ondelete="CASCADE"),
-            primary_key=True,
-            autoincrement=False,
-        )
-    )
-    version: int
-    # Which rendering wrote it (rest/shapes.listing_shape): a release that
-    # renders differently never serves what an older one kept.
-    shape: str = Field(max_length=32)
-    body: bytes = Field(sa_type=sa.LargeBinary)
-
-
-class ListingPageRow(SQLModel, table=True):
-    """The elements of the files with ids first_id..last_id, joined by commas,
-    as they were when the page had this key (files, id_sum, version_sum)."""
-
-    __tablename__ = "listing_pages"
-
-    first_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    last_id: int
-    shape: str = Field(max_length=32)
-    files: int
-    id_sum: int = Field(sa_type=sa.BigInteger)
-    version_sum: int = Field(sa_type=sa.BigInteger)
-    body: bytes = Field(sa_type=sa.LargeBinary)
-
+from db.models import FileListingRow, FileRow, ListingPageRow, PredictionRow
 
 # Ids per page. Pages are kept with their bounds, so a new size only means the
 # pages are put together again.

@@ -5,28 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from sqlmodel import Field, SQLModel, col, delete, func, select
+from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-
-class PredictionRow(SQLModel, table=True):
-    __tablename__ = "predictions"
-    __table_args__ = (sa.UniqueConstraint("file_id", "rank"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    file_id: int = Field(
-        sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("files.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
-    rank: int  # 1 is the most confident
-    label: str = Field(max_length=255)
-    confidence: float
-    make: str | None = Field(default=None, max_length=64)
-    model: str | None = Field(default=None, max_length=128)
-    body_type: str | None = Field(default=None, max_length=64)
-    year: int | None = None
+from db.models import FileRow, FileStatus, PredictionRow
 
 
 async def predictions_for_files(
@@ -66,8 +48,6 @@ async def known_predictions(
 ) -> list[PredictionRow]:
     """What `model_id` already said about these bytes (any file holding them),
     best first; empty when it never saw them."""
-    from db.files import FileRow, FileStatus
-
     source = (
         select(func.min(FileRow.id))
         .where(col(FileRow.sha256) == sha256)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.files import LONG_FAILURE, SHORT_FAILURE, FileRow, FileStatus
+from db.models import LONG_FAILURE, SHORT_FAILURE, FileRow, FileStatus
 
 # Confidence buckets of the histogram: [0, 0.1), [0.1, 0.2), ... [0.9, 1.0].
 BUCKETS = 10

@@ -8,53 +8,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-from sqlmodel import Field, SQLModel, col, delete, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-
-class VehicleRow(SQLModel, table=True):
-    __tablename__ = "vehicles"
-    __table_args__ = (sa.UniqueConstraint("file_id", "rank"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    file_id: int = Field(
-        sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("files.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
-    rank: int  # 1 is the main vehicle: the largest box
-    # The box, in pixels of the photo as displayed.
-    x: int
-    y: int
-    width: int
-    height: int
-    score: float  # the detector's confidence
-    kind: str = Field(max_length=16)  # car, truck, bus or motorcycle
-    color: str | None = Field(default=None, max_length=16)
-    color_confidence: float | None = None
-
-
-class VehiclePredictionRow(SQLModel, table=True):
-    __tablename__ = "vehicle_predictions"
-    __table_args__ = (sa.UniqueConstraint("vehicle_id", "rank"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    vehicle_id: int = Field(
-        sa_column=sa.Column(
-            sa.Integer,
-            sa.ForeignKey("vehicles.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        )
-    )
-    rank: int  # 1 is the most confident
-    label: str = Field(max_length=255)
-    confidence: float
-    make: str | None = Field(default=None, max_length=64)
-    model: str | None = Field(default=None, max_length=128)
-    body_type: str | None = Field(default=None, max_length=64)
-    year: int | None = None
+from db.models import VehiclePredictionRow, VehicleRow
 
 
 @dataclass

@@ -75,8 +75,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import blobs as db_blobs
 from db import files as db_files
-from db.blobs import BlobState
-from db.files import FileRow
+from db import models as db_models
+from db.models import BlobState, FileRow
 from db.types import utcnow
 from errors import AppError, Unavailable
 from storage.blobs import TempBlob
@@ -215,7 +215,7 @@ async def delete_files(svc: Services, ids: Sequence[int]) -> dict[int, FileRow]:
 async def _mark_if_unused(
     svc: Services,
     session: AsyncSession,
-    blob: db_blobs.BlobRow,
+    blob: db_models.BlobRow,
     *,
     cutoff: datetime | None = None,
 ) -> bool:

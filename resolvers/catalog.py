@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from db import catalog as db_catalog
-from db.catalog import CatalogEntryRow, catalog_key
+from db.catalog import catalog_key
+from db.models import CatalogEntryRow
 from errors import AppError, Duplicate, EmptyName, InvalidInput, NotFound, TooMany
 from recognition.prompts import entry_label
 from resolvers.ids import MAX_ID, decode_cursor

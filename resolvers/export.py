@@ -8,8 +8,8 @@ import io
 from collections.abc import AsyncIterator, Sequence
 
 from db import files as db_files
-from db.files import FileRow, FileStatus
-from db.predictions import PredictionRow, predictions_for_files
+from db.models import FileRow, FileStatus, PredictionRow
+from db.predictions import predictions_for_files
 from db.stats import count_by_status
 from errors import InvalidInput, NotFound
 from services import Services

@@ -11,8 +11,8 @@ import anyio
 
 from db import files as db_files
 from db import listing
-from db.files import FileRow, FileStatus
-from db.predictions import PredictionRow, predictions_for_files
+from db.models import FileRow, FileStatus, PredictionRow
+from db.predictions import predictions_for_files
 from errors import AppError, InvalidInput, NotFound, Unavailable
 from events import FileEventKind
 from resolvers import blobs

@@ -13,8 +13,8 @@ from typing import Any
 
 from db import files as db_files
 from db.catalog import catalog_version
-from db.files import FileRow, FileStatus
-from db.predictions import PredictionRow, known_predictions
+from db.models import FileRow, FileStatus, PredictionRow
+from db.predictions import known_predictions
 from db.types import utcnow
 from db.vehicles import replace_vehicles
 from errors import AppError, RecognizerUnavailable, UpstreamError

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from db import files as db_files
-from db.files import FileRow, FileStatus
+from db.models import FileRow, FileStatus
 from errors import (
     AppError,
     FellBehind,

@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 
-from db.files import FileRow
+from db.models import FileRow
 from resolvers.files import check_ids, rows_by_ids
 from resolvers.ids import MAX_ID, small_number
 from services import Services

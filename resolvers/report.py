@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from db import files as db_files
-from db.files import FileRow
-from db.predictions import PredictionRow, predictions_for_files
+from db.models import FileRow, PredictionRow
+from db.predictions import predictions_for_files
 from errors import InvalidInput
 from resolvers.stats import Stats, collection_stats
 from services import Services

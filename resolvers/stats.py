@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from db import stats as db_stats
-from db.files import FileStatus
+from db.models import FileStatus
 from services import Services
 
 TOP = 10

@@ -18,7 +18,7 @@ import anyio
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import files as db_files
-from db.files import FileRow
+from db.models import FileRow
 from errors import EmptyUpload, InvalidUpload, TooManyFiles, UnsupportedType
 from events import FileEventKind
 from resolvers import blobs

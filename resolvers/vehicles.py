@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import cast
 
 from db import files as db_files
-from db.files import FileRow
-from db.vehicles import StoredVehicle, VehiclePredictionRow, VehicleRow, vehicles_for_files
+from db.models import FileRow, VehiclePredictionRow, VehicleRow
+from db.vehicles import StoredVehicle, vehicles_for_files
 from recognition.base import (
     Box,
     ColorGuess,

@@ -11,14 +11,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from config import Settings
-from db.catalog import CatalogEntryRow
+from db.models import CatalogEntryRow
 from errors import AppError, InvalidInput
 from middleware.body_limit import BodyLimit
 from recognition.prompts import entry_label
 from resolvers import catalog
 from resolvers.catalog import NewEntry
 from resolvers.ids import encode_cursor
-from services import Services
+from rest.state import services_of
 
 _FIELDS = {"make": str, "model": str, "body_type": str, "year_from": int, "year_to": int}
 
@@ -38,7 +38,7 @@ def entry_json(row: CatalogEntryRow) -> dict[str, Any]:
 
 
 async def list_catalog(request: Request) -> JSONResponse:
-    svc: Services = request.state.services
+    svc = services_of(request)
     params = request.query_params
     limit = params.get("limit", "100")
     if not limit.isdigit():
@@ -85,7 +85,7 @@ def _new_entry(item: object) -> NewEntry:
 
 
 async def add_to_catalog(request: Request) -> JSONResponse:
-    svc: Services = request.state.services
+    svc = services_of(request)
     try:
         body = json.loads(await request.body())
     except ValueError:
@@ -108,6 +108,10 @@ async def add_to_catalog(request: Request) -> JSONResponse:
 def routes(settings: Settings) -> list[BaseRoute]:
     small = [Middleware(BodyLimit, max_bytes=settings.max_json_body_kb * 1024)]
     return [
-        Route("/catalog", list_catalog, methods=["GET"]),
-        Route("/catalog", add_to_catalog, methods=["POST"], middleware=small),
+        # One route for the path, so that a 405 lists every method it takes.
+        Route("/catalog", _catalog, methods=["GET", "POST"], middleware=small),
     ]
+
+
+async def _catalog(request: Request) -> JSONResponse:
+    return await (add_to_catalog if request.method == "POST" else list_catalog)(request)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from db.files import FileStatus
+from db.models import FileStatus
 
 Json = dict[str, Any]
 

@@ -14,7 +14,7 @@ def catalog_schemas() -> Json:
                     "string", "Built from the fields.", examples=["Tesla Model Y SUV 2020+"]
                 ),
                 "make": _t("string"),
-                "model": _t("string"),
+                "model": _t("string", null=True),
                 "body_type": _t("string", null=True),
                 "year_from": _t("integer", null=True),
                 "year_to": _t("integer", "Null with year_from set: still made.", null=True),
@@ -24,13 +24,16 @@ def catalog_schemas() -> Json:
         ),
         "NewCatalogEntry": {
             "type": "object",
-            "required": ["make", "model"],
+            "description": "Each entry is checked on its own: an empty make or model, a year"
+            " outside 1886-2100 or a duplicate comes back in `errors` with the entry's index,"
+            " and the other entries are still added.",
+            "required": ["make"],
             "properties": {
-                "make": _t("string", minLength=1),
-                "model": _t("string", minLength=1),
+                "make": _t("string"),
+                "model": _t("string", null=True),
                 "body_type": _t("string", null=True),
-                "year_from": _t("integer", null=True, minimum=1886, maximum=2100),
-                "year_to": _t("integer", null=True, minimum=1886, maximum=2100),
+                "year_from": _t("integer", null=True),
+                "year_to": _t("integer", null=True),
                 "enabled": _t("boolean", default=True),
             },
         },

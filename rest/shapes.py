@@ -13,8 +13,7 @@ from typing import Any
 
 import orjson
 
-from db.files import FileRow, FileStatus
-from db.predictions import PredictionRow
+from db.models import FileRow, FileStatus, PredictionRow
 from resolvers.stats import Stats
 
 

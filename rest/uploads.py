@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from config import Settings
-from db.files import FileRow
+from db.models import FileRow
 from errors import EmptyUpload, InvalidInput, InvalidUpload
 from middleware.body_limit import BodyLimit
 from resolvers import jobs

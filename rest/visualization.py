@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from db.files import FileStatus
+from db.models import FileStatus
 from errors import InvalidInput
 from resolvers import export, report, stats
 from rest import charts, shapes

@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry import Info
 
-from db.catalog import CatalogEntryRow
+from db.models import CatalogEntryRow
 from errors import AppError
 from recognition.prompts import entry_label
 from resolvers import catalog

@@ -11,7 +11,7 @@ from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
 from access import Role
-from db.predictions import PredictionRow
+from db.models import PredictionRow
 from db.vehicles import StoredVehicle
 from middleware.api_keys import ROLE
 from resolvers import files, vehicles

@@ -10,10 +10,8 @@ from typing import Annotated
 import strawberry
 from strawberry import Info
 
-from db import files as db_files
-from db.files import FileRow
-from db.predictions import PredictionRow
-from db.vehicles import VehiclePredictionRow
+from db import models as db_models
+from db.models import FileRow, PredictionRow, VehiclePredictionRow
 from errors import NotFound
 from resolvers import files
 from resolvers.ids import encode_cursor, global_id
@@ -23,7 +21,7 @@ from schema.relay import Node
 from schema.vehicles import Box, Color, Vehicle, VehicleKind
 
 FileStatus = strawberry.enum(
-    db_files.FileStatus,
+    db_models.FileStatus,
     name="FileStatus",
     description="Where a file is in recognition: pending, processing, done or failed.",
 )
@@ -221,7 +219,7 @@ class FileConnection:
         description="The files of this page with their cursors, in the order asked."
     )
     page_info: PageInfo = strawberry.field(description="How to fetch the next page.")
-    filter_status: strawberry.Private[db_files.FileStatus | None]
+    filter_status: strawberry.Private[db_models.FileStatus | None]
     filter_search: strawberry.Private[str | None]
     filter_make: strawberry.Private[str | None]
 

@@ -11,9 +11,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import create_engine
-from db.files import FileRow, FileStatus
 from db.migrate import migrate
-from db.predictions import PredictionRow
+from db.models import FileRow, FileStatus, PredictionRow
 
 
 def _labels() -> list[str]:

@@ -8,8 +8,8 @@ from typing import Any, cast
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from db.files import FileStatus, get_file, store_predictions
-from db.predictions import PredictionRow
+from db.files import get_file, store_predictions
+from db.models import FileStatus, PredictionRow
 from db.types import utcnow
 from recognition.labels import parse_label
 from services import Services

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from starlette.testclient import TestClient
 
 from config import Settings
-from db.files import FileStatus
+from db.models import FileStatus
 from resolvers.jobs import run_job
 from server import create_app
 from testkit.cluster import fresh_database

@@ -12,12 +12,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import db.blobs
-import db.catalog
-import db.files
-import db.listing
-import db.predictions
-import db.vehicles  # noqa: F401  (registers the tables on SQLModel.metadata)
+import db.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from config import Settings
 from db.engine import create_engine
 

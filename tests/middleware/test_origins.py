@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from config import Settings
-from db.files import FileStatus
+from db.models import FileStatus
 from server import create_app
 from tests import images
 from tests.helpers import record_predictions, upload_jpeg

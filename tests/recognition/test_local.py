@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from transformers import pipeline
 
 from config import Settings
-from db.files import FileStatus
+from db.models import FileStatus
 from server import create_app
 from tests import images
 from tests.helpers import gql, set_status, upload_bytes

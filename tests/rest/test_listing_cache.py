@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 import db.listing
 from config import Settings
-from db.files import FileStatus
+from db.models import FileStatus
 from server import create_app
 from tests.fake_hf import FakeHuggingFace, answer
 from tests.helpers import portal_run, record_predictions, services, set_status, upload_jpeg

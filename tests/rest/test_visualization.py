@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from config import Settings
-from db.files import FileStatus
+from db.models import FileStatus
 from server import create_app
 from tests import images
 from tests.helpers import gql, record_failure, record_predictions, set_status, upload_jpeg

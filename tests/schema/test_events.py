@@ -15,7 +15,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from db.files import FileRow, FileStatus
+from db.models import FileRow, FileStatus
 from errors import FellBehind
 from events import EventBus, FileEventKind
 from testkit.servers import LiveServer, server

@@ -22,7 +22,7 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from config import Settings
-from db.blobs import BlobRow
+from db.models import BlobRow
 from server import create_app
 from testkit.s3 import MotoS3
 from tests import images

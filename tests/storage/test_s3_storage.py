@@ -15,7 +15,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from config import Settings
-from db.blobs import BlobRow, BlobState
+from db.models import BlobRow, BlobState
 from db.types import utcnow
 from resolvers.blobs import sweep
 from server import create_app
