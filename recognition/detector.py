@@ -28,7 +28,8 @@ from errors import RecognizerUnavailable
 from recognition.base import Box, DecodedImage, ImageRef, RecognizerStatus, VehicleKind
 from recognition.batcher import MicroBatcher
 from recognition.crops import decode
-from recognition.local import RETRY_LOAD_AFTER_S, _input_side, _with_precision, resolve_engine
+from recognition.loading import LazyModel
+from recognition.local import _input_side, _with_precision, resolve_engine
 from storage.decode_pool import MB, DecodePool, decoded_bytes
 
 log = logging.getLogger("cars.detector")
@@ -58,7 +59,9 @@ class _Prepared:
     size: tuple[int, int]  # (height, width) of the photo, for the boxes
 
 
-class Detector:
+class Detector(LazyModel):
+    kind = "detector"
+
     def __init__(self, settings: Settings, *, decoder: DecodePool | None = None) -> None:
         """`decoder`: the server's decode pool; without one, its own."""
         assert settings.detector, "DETECTOR is not set"
@@ -66,16 +69,13 @@ class Detector:
         self._own_decoder = decoder is None
         self._decoder = decoder or DecodePool(memory_bytes=settings.decode_memory_mb * MB)
         self._settings = settings
-        self._model: Any = None
         self._processor: Any = None
         self._kinds: dict[int, VehicleKind] = {}
         self._fit = 800
         self._dtype = torch.float32
         # The detector always runs on torch (its precision as PRECISION says).
         _, self.precision = resolve_engine("torch", settings.precision)
-        self._failure: str | None = None
-        self._failed_at = 0.0
-        self._load_lock = asyncio.Lock()
+        super().__init__()
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detector")
         self._batcher: MicroBatcher[_Prepared, list[Detection]] = MicroBatcher(
             self._run_batch,
@@ -86,7 +86,7 @@ class Detector:
     async def start(self) -> None:
         if self._settings.preload_model:
             try:
-                await self.ensure_loaded()
+                await self._ensure_loaded()
             except RecognizerUnavailable as exc:
                 log.error("%s", exc.message)
 
@@ -107,7 +107,7 @@ class Detector:
         """The photo, decoded once (large enough for the detector, and for the
         crops), and the vehicles in it, most confident first. Raises OSError or
         ValueError when the image cannot be decoded."""
-        await self.ensure_loaded()
+        await self._ensure_loaded()
         cost = decoded_bytes(ref.width, ref.height, fit=self._fit) if ref.width else None
         with self._batcher.coming():
             decoded, prepared = await self._decoder.run(lambda: self._prepare(ref), cost=cost)
@@ -170,30 +170,6 @@ class Detector:
             vehicles.append(Detection(box, float(score), kind))
         vehicles.sort(key=lambda d: d.score, reverse=True)
         return vehicles[: self._settings.detector_max_vehicles]
-
-    def _loaded(self) -> bool:
-        return self._model is not None
-
-    async def ensure_loaded(self) -> None:
-        if self._loaded():
-            return
-        async with self._load_lock:
-            if self._loaded():  # another request loaded it while we waited
-                return
-            if (
-                self._failure is not None
-                and time.monotonic() - self._failed_at < RETRY_LOAD_AFTER_S
-            ):
-                raise RecognizerUnavailable(self._unavailable_message())
-            loop = asyncio.get_running_loop()
-            try:
-                await loop.run_in_executor(self._model_thread, self._load)
-            except Exception as exc:
-                self._failure = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-                self._failed_at = time.monotonic()
-                log.error("could not load detector %s: %s", self.model_id, self._failure)
-                raise RecognizerUnavailable(self._unavailable_message()) from exc
-            self._failure = None
 
     def _load(self) -> None:
         started = time.perf_counter()

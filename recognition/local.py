@@ -31,18 +31,15 @@ from recognition.base import ColorGuess, Guess, ImageRef, Recognition, Recognize
 from recognition.batcher import MicroBatcher
 from recognition.color import pixel_color
 from recognition.crops import decode_cost, open_ref
+from recognition.loading import LazyModel
 from recognition.onnx_runtime import OnnxClassifier
 from storage.decode import without_paths
 from storage.decode_pool import MB, DecodePool
 
 log = logging.getLogger("cars.recognizer")
 
-# After a failed load, wait this long before trying again: fixing HF_MODEL's
-# folder should not need a restart, but every request must not pay for a retry.
-RETRY_LOAD_AFTER_S = 30.0
 
-
-class LocalRecognizer:
+class LocalRecognizer(LazyModel):
     backend = "local"
 
     def __init__(self, settings: Settings, *, decoder: DecodePool | None = None) -> None:
@@ -52,16 +49,13 @@ class LocalRecognizer:
         self._own_decoder = decoder is None
         self._decoder = decoder or DecodePool(memory_bytes=settings.decode_memory_mb * MB)
         self._settings = settings
-        self._model: Any = None
         self._processor: Any = None
         self._labels: dict[int, str] = {}
         self._fit = 224
         self._dtype = torch.float32
         self._logits: Any = None
         self.runtime, self.precision = resolve_engine(settings.runtime, settings.precision)
-        self._failure: str | None = None
-        self._failed_at = 0.0
-        self._load_lock = asyncio.Lock()
+        super().__init__()
         # One thread for the model: batches run one after another, each using
         # every core through torch's own threads.
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
@@ -146,30 +140,6 @@ class LocalRecognizer:
     @property
     def engine(self) -> str:
         return f"{self.runtime} {self.precision}"
-
-    def _loaded(self) -> bool:
-        return self._model is not None
-
-    async def _ensure_loaded(self) -> None:
-        if self._loaded():
-            return
-        async with self._load_lock:
-            if self._loaded():  # another request loaded it while we waited
-                return
-            if (
-                self._failure is not None
-                and time.monotonic() - self._failed_at < RETRY_LOAD_AFTER_S
-            ):
-                raise RecognizerUnavailable(self._unavailable_message())
-            loop = asyncio.get_running_loop()
-            try:
-                await loop.run_in_executor(self._model_thread, self._load)
-            except Exception as exc:
-                self._failure = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-                self._failed_at = time.monotonic()
-                log.error("could not load model %s: %s", self.model_id, self._failure)
-                raise RecognizerUnavailable(self._unavailable_message()) from exc
-            self._failure = None
 
     def _load(self) -> None:
         started = time.perf_counter()

@@ -35,7 +35,8 @@ from recognition.base import ColorGuess, Guess, ImageRef, Recognition, Recognize
 from recognition.batcher import MicroBatcher
 from recognition.crops import decode_cost, open_ref
 from recognition.embeddings import TextEmbeddings
-from recognition.local import RETRY_LOAD_AFTER_S, _input_side, _with_precision, resolve_engine
+from recognition.loading import LazyModel
+from recognition.local import _input_side, _with_precision, resolve_engine
 from recognition.prompts import (
     COLOR_PROMPT,
     COLORS,
@@ -66,7 +67,7 @@ class _Outcome:
     catalog_version: int
 
 
-class ZeroShotRecognizer:
+class ZeroShotRecognizer(LazyModel):
     backend = "zero-shot"
 
     def __init__(
@@ -82,7 +83,6 @@ class ZeroShotRecognizer:
         # torch only: the text and image towers are separate graphs, and the
         # image tower is the whole cost; ONNX export is left to the classifier.
         self.runtime, self.precision = resolve_engine("torch", settings.precision)
-        self._model: Any = None
         self._tokenizer: Any = None
         self._image_processor: Any = None
         self._sigmoid = False
@@ -94,9 +94,7 @@ class ZeroShotRecognizer:
         self._catalog: _Catalog | None = None
         self._negatives = torch.empty(0)
         self._colors = torch.empty(0)
-        self._failure: str | None = None
-        self._failed_at = 0.0
-        self._load_lock = asyncio.Lock()
+        super().__init__()
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zero-shot")
         self._batcher: MicroBatcher[torch.Tensor, _Outcome] = MicroBatcher(
             self._run_batch,
@@ -291,30 +289,6 @@ class ZeroShotRecognizer:
         )
 
     # --- loading ---
-
-    def _loaded(self) -> bool:
-        return self._model is not None
-
-    async def _ensure_loaded(self) -> None:
-        if self._loaded():
-            return
-        async with self._load_lock:
-            if self._loaded():  # another request loaded it while we waited
-                return
-            if (
-                self._failure is not None
-                and time.monotonic() - self._failed_at < RETRY_LOAD_AFTER_S
-            ):
-                raise RecognizerUnavailable(self._unavailable_message())
-            loop = asyncio.get_running_loop()
-            try:
-                await loop.run_in_executor(self._model_thread, self._load)
-            except Exception as exc:
-                self._failure = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-                self._failed_at = time.monotonic()
-                log.error("could not load model %s: %s", self.model_id, self._failure)
-                raise RecognizerUnavailable(self._unavailable_message()) from exc
-            self._failure = None
 
     def _load(self) -> None:
         started = time.perf_counter()
