@@ -31,7 +31,7 @@ from events import FileEventKind
 from resolvers import inference, uploads, vehicles
 from resolvers.files import check_ids, rows_by_ids
 from resolvers.ids import parse_file_id
-from resolvers.uploads import IncomingFile
+from resolvers.uploads import Upload
 from services import Services
 
 log = logging.getLogger("cars.jobs")
@@ -93,7 +93,7 @@ async def recognize_files(svc: Services, file_ids: Sequence[str | int]) -> list[
 
 
 async def upload_files(
-    svc: Services, sent: Sequence[IncomingFile], *, recognize: bool | None
+    svc: Services, sent: Sequence[Upload], *, recognize: bool | None
 ) -> list[FileRow | InvalidUpload]:
     """Store uploads and, when asked (or AUTO_RECOGNIZE when not said), queue
     their recognition; the stored files are then QUEUED."""
@@ -107,7 +107,7 @@ async def upload_files(
     ]
 
 
-async def upload_file(svc: Services, sent: IncomingFile, *, recognize: bool | None) -> FileRow:
+async def upload_file(svc: Services, sent: Upload, *, recognize: bool | None) -> FileRow:
     outcome = (await upload_files(svc, [sent], recognize=recognize))[0]
     if isinstance(outcome, InvalidUpload):
         raise outcome

@@ -1,6 +1,7 @@
 """Taking uploads in: the same checks for GraphQL and REST.
 
-Each file is copied out of the request into tmp/ (hashed, size-checked), checked
+Each file is copied out of the request into tmp/ (hashed, size-checked; REST
+routes write it there as it streams in, rest/streamed_form.py), checked
 as an image (the check's decode also makes the preview recognition reads), put
 in the object store with its preview, and only then given its database row (by
 the protocol in resolvers/blobs.py). Any refusal along the way removes what was
@@ -9,8 +10,10 @@ written, so a refused upload leaves nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -23,6 +26,7 @@ from errors import EmptyUpload, InvalidUpload, TooManyFiles, UnsupportedType
 from events import FileEventKind
 from resolvers import blobs
 from services import Services
+from storage import blobs as scratch
 from storage.blobs import TempBlob
 from storage.decode_pool import decoded_bytes
 from storage.filenames import clean_filename, extension
@@ -42,16 +46,26 @@ class IncomingFile(Protocol):
     def file(self) -> BinaryIO: ...
 
 
-async def upload_file(svc: Services, upload: IncomingFile) -> FileRow:
+@dataclass(frozen=True)
+class ReceivedFile:
+    """An upload already in tmp/, written there as it arrived, or the reason it
+    was refused on the way (too large, empty)."""
+
+    filename: str | None
+    blob: TempBlob | InvalidUpload
+
+
+Upload = IncomingFile | ReceivedFile
+
+
+async def upload_file(svc: Services, upload: Upload) -> FileRow:
     outcome = (await upload_files(svc, [upload]))[0]
     if isinstance(outcome, InvalidUpload):
         raise outcome
     return outcome
 
 
-async def upload_files(
-    svc: Services, uploads: Sequence[IncomingFile]
-) -> list[FileRow | InvalidUpload]:
+async def upload_files(svc: Services, uploads: Sequence[Upload]) -> list[FileRow | InvalidUpload]:
     """Store each upload; one outcome per file, in order. A bad file is refused
     on its own and the others go on."""
     limit = svc.settings.max_files_per_request
@@ -70,12 +84,10 @@ async def upload_files(
     return outcomes
 
 
-async def _store(svc: Services, upload: IncomingFile) -> FileRow:
+async def _store(svc: Services, upload: Upload) -> FileRow:
     settings = svc.settings
     name = clean_filename(upload.filename, max_length=settings.max_filename_length)
-    blob = await anyio.to_thread.run_sync(
-        lambda: svc.blobs.receive(upload.file, limit=settings.max_file_size)
-    )
+    blob = await _received(svc, upload)
     preview = PreviewOut(svc.blobs.scratch(".jpg"), PREVIEW_SIZE)
     try:
         # The content decides the type; the name must agree that it is an image
@@ -87,15 +99,21 @@ async def _store(svc: Services, upload: IncomingFile) -> FileRow:
                 max_pixels=settings.max_image_pixels,
             )
         )
-        # Decoding holds every pixel (36 MB for 12 megapixels): the server's one
-        # decode pool bounds the pixels held at once by every decode together,
-        # so memory follows that bound, not the number of clients uploading.
-        info = await svc.decoder.run(
-            lambda: check_image(
-                blob.path, header, max_pixels=settings.max_image_pixels, preview=preview
-            ),
-            cost=decoded_bytes(header.width, header.height),
-        )
+        # The bytes go to disk (fsync, for the row committed after) while the
+        # decode reads them from the page cache: the two overlap.
+        synced = asyncio.ensure_future(anyio.to_thread.run_sync(lambda: scratch.sync(blob)))
+        try:
+            # Decoding holds every pixel (36 MB for 12 megapixels): the server's
+            # one decode pool bounds the pixels held at once by every decode
+            # together, so memory follows that bound, not the number of clients.
+            info = await svc.decoder.run(
+                lambda: check_image(
+                    blob.path, header, max_pixels=settings.max_image_pixels, preview=preview
+                ),
+                cost=decoded_bytes(header.width, header.height),
+            )
+        finally:
+            await asyncio.shield(synced)
         if extension(name) not in settings.allowed_extensions:
             raise UnsupportedType(
                 f"{name or 'The file'!s} must have one of the extensions "
@@ -106,6 +124,18 @@ async def _store(svc: Services, upload: IncomingFile) -> FileRow:
         preview.path.unlink(missing_ok=True)
         raise
     return await _keep(svc, name, blob, info, preview.path)
+
+
+async def _received(svc: Services, upload: Upload) -> TempBlob:
+    """The upload's bytes in tmp/: already there (REST), or copied out of the
+    request's spooled file (GraphQL multipart)."""
+    if isinstance(upload, ReceivedFile):
+        if isinstance(upload.blob, InvalidUpload):
+            raise upload.blob
+        return upload.blob
+    source = upload.file
+    limit = svc.settings.max_file_size
+    return await anyio.to_thread.run_sync(lambda: svc.blobs.receive(source, limit=limit))
 
 
 async def _keep(

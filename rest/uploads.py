@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
-from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -17,31 +14,27 @@ from db.models import FileRow
 from errors import EmptyUpload, InvalidInput, InvalidUpload
 from middleware.body_limit import BodyLimit
 from resolvers import jobs
+from resolvers.uploads import ReceivedFile
 from rest.errors import status_of
 from rest.shapes import image_metadata
 from rest.state import services_of
+from rest.streamed_form import streamed_files
 
 # Room for the multipart framing around the file itself.
 _FRAMING = 64 * 1024
 
 
-@asynccontextmanager
-async def _form(request: Request, *, max_files: int) -> AsyncIterator[FormData]:
-    """The parsed form, its temporary files closed afterwards. Starlette's terse
-    parser errors are reworded so the client learns what to change."""
-    try:
-        form = await request.form(max_files=max_files)
-    except HTTPException as exc:
-        if exc.status_code != 400:
-            raise
-        raise InvalidInput(
-            f"The multipart body could not be read: {exc.detail} Each part's headers, "
-            "file name included, must stay under 4 KB."
-        ) from exc
-    try:
-        yield form
-    finally:
-        await form.close()
+def _files(
+    request: Request, field_name: str, *, max_files: int
+) -> AbstractAsyncContextManager[list[ReceivedFile]]:
+    svc = services_of(request)
+    return streamed_files(
+        request,
+        svc.blobs,
+        field_name=field_name,
+        max_files=max_files,
+        max_size=svc.settings.max_file_size,
+    )
 
 
 def _recognize(request: Request) -> bool | None:
@@ -59,11 +52,11 @@ def _recognize(request: Request) -> bool | None:
 
 async def upload(request: Request) -> JSONResponse:
     svc = services_of(request)
-    async with _form(request, max_files=1) as form:
-        sent = [v for v in form.getlist("file") if isinstance(v, UploadFile)]
+    recognize = _recognize(request)  # before the body: a wrong value costs no upload
+    async with _files(request, "file", max_files=1) as sent:
         if not sent:
             raise EmptyUpload("No file in the form field 'file'.")
-        row = await jobs.upload_file(svc, sent[0], recognize=_recognize(request))
+        row = await jobs.upload_file(svc, sent[0], recognize=recognize)
     return JSONResponse(
         {"message": f"Uploaded {row.filename}.", "files": [image_metadata(row, [])]}
     )
@@ -71,11 +64,12 @@ async def upload(request: Request) -> JSONResponse:
 
 async def upload_batch(request: Request) -> JSONResponse:
     svc = services_of(request)
-    async with _form(request, max_files=svc.settings.max_files_per_request) as form:
-        sent = [v for v in form.getlist("files") if isinstance(v, UploadFile)]
+    limit = svc.settings.max_files_per_request
+    recognize = _recognize(request)
+    async with _files(request, "files", max_files=limit) as sent:
         if not sent:
             raise EmptyUpload("No files in the form field 'files'.")
-        outcomes = await jobs.upload_files(svc, sent, recognize=_recognize(request))
+        outcomes = await jobs.upload_files(svc, sent, recognize=recognize)
     stored = [o for o in outcomes if isinstance(o, FileRow)]
     refused = [
         {"filename": f.filename, "status": status_of(o), "detail": o.message}

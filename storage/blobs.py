@@ -46,6 +46,57 @@ class TempBlob:
     sha256: str
 
 
+def sync(blob: TempBlob) -> None:
+    """fsync a received upload: before its database row is committed, the bytes
+    must be on disk. Apart from the copy, so it can run beside the image check."""
+    fd = os.open(blob.path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobWriter:
+    """One upload being written into tmp/ as its bytes arrive: hashed and
+    counted on the way, refused (TooLarge) the moment it passes `limit`, so an
+    oversized file never lands whole. Its methods block: call them off the loop
+    (hashlib and file writes let go of the GIL, so the loop keeps receiving)."""
+
+    def __init__(self, path: Path, *, limit: int) -> None:
+        self.path = path
+        self.limit = limit
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._out: BinaryIO | None = path.open("wb")
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._out is None:
+            raise RuntimeError("BlobWriter is closed")
+        self.size += len(data)
+        if self.size > self.limit:
+            raise TooLarge(f"The file is larger than the {_mb(self.limit)} limit.")
+        self._digest.update(data)
+        self._out.write(data)
+
+    def finish(self) -> TempBlob:
+        """The whole file, closed; raises EmptyUpload for no bytes at all."""
+        if self._out is None:
+            raise RuntimeError("BlobWriter is closed")
+        self._out.close()
+        self._out = None
+        if self.size == 0:
+            self.path.unlink(missing_ok=True)
+            raise EmptyUpload("The file is empty.")
+        return TempBlob(path=self.path, size=self.size, sha256=self._digest.hexdigest())
+
+    def discard(self) -> None:
+        """Close and remove what was written (a refused or abandoned upload)."""
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        self.path.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class Swept:
     removed: int  # files removed
@@ -89,27 +140,21 @@ class BlobStore:
         return self.work / f"{uuid.uuid4().hex}{suffix}"
 
     def receive(self, source: BinaryIO, *, limit: int) -> TempBlob:
-        """Copy an upload into tmp/, hashing it, and refuse it past `limit` bytes."""
-        path = self.scratch(".part")
-        digest = hashlib.sha256()
-        size = 0
+        """Copy an upload into tmp/, hashing it, and refuse it past `limit` bytes.
+        The copy is not yet fsynced: see `sync`."""
+        writer = self.writer(limit=limit)
         try:
             source.seek(0)
-            with path.open("wb") as out:
-                while chunk := source.read(CHUNK):
-                    size += len(chunk)
-                    if size > limit:
-                        raise TooLarge(f"The file is larger than the {_mb(limit)} limit.")
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if size == 0:
-                raise EmptyUpload("The file is empty.")
+            while chunk := source.read(CHUNK):
+                writer.write(chunk)
+            return writer.finish()
         except BaseException:
-            path.unlink(missing_ok=True)
+            writer.discard()
             raise
-        return TempBlob(path=path, size=size, sha256=digest.hexdigest())
+
+    def writer(self, *, limit: int) -> BlobWriter:
+        """A new file in tmp/ to write an upload into as it arrives."""
+        return BlobWriter(self.scratch(".part"), limit=limit)
 
     def sweep(self, *, grace_seconds: float) -> Swept:
         """Remove the folders of processes that are gone (their partial uploads,
