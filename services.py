@@ -34,7 +34,7 @@ from notify import EventRelay
 from recognition.base import Recognizer
 from recognition.factory import create_recognizer
 from storage.blobs import BlobStore
-from storage.decode_pool import MB, DecodePool
+from storage.decode_pool import MB, DecodePool, keep_pixel_memory
 from storage.objects import ObjectStore, create_object_store
 
 log = logging.getLogger("cars")
@@ -115,6 +115,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     await anyio.to_thread.run_sync(blobs.prepare)
     objects = create_object_store(settings, blobs.scratch)
     decoder = DecodePool(memory_bytes=settings.decode_memory_mb * MB)
+    keep_pixel_memory(settings.decode_cache_mb * MB)
     engine = create_engine(
         settings.resolved_database_url,
         pool_size=settings.db_pool_size,

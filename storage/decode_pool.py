@@ -12,7 +12,10 @@ the whole budget runs alone.
 Decodes run on the pool's own threads, so only those few threads' malloc arenas
 ever hold image-sized blocks, and after a large decode the freed memory is
 handed back to the system (malloc_trim) instead of staying in the arena: without
-it the server kept gigabytes after a burst of thumbnails.
+it the server kept gigabytes after a burst of thumbnails. A little of it is
+kept on purpose (`keep_pixel_memory`, DECODE_CACHE_MB): Pillow's own cache of
+pixel blocks, so the next photo is decoded into memory already mapped. Fresh
+memory costs a page fault per 4 KB: about 30 ms of a 12 MP decode's 130.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from PIL import _imaging as pixels
 
 T = TypeVar("T")
 
@@ -51,6 +56,13 @@ def _malloc_trim() -> Callable[[], None]:
         trim(0)
 
     return give_back
+
+
+def keep_pixel_memory(max_bytes: int) -> None:
+    """Let Pillow keep up to `max_bytes` of freed pixel blocks for reuse
+    (process-wide; what PILLOW_BLOCKS_MAX sets). They are reused whole, so
+    memory held stays at most this much above what the decodes need."""
+    pixels.set_blocks_max(max_bytes // pixels.get_block_size())
 
 
 class DecodePool:
