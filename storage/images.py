@@ -10,6 +10,7 @@ NUL padding (`check_image`, to run on the decode pool).
 from __future__ import annotations
 
 import mmap
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,6 +192,12 @@ def _png_end(data: mmap.mmap) -> int | None:
     return None
 
 
+# In entropy-coded data, 0xFF followed by 0x00 is a stuffed byte, by 0xD0-0xD7 a
+# restart and by 0xFF fill; anything else is the next marker. A regular
+# expression finds it in C: a Python loop took 5 ms over a 10 MB photo.
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
 def _jpeg_end(data: mmap.mmap) -> int | None:
     """The offset just past the EOI marker, or None when there is none. Segments
     are skipped by their length (so an EXIF thumbnail's own EOI is not mistaken
@@ -220,15 +227,10 @@ def _jpeg_end(data: mmap.mmap) -> int | None:
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         pos += 2 + length
         if marker == 0xDA:  # start of scan: entropy-coded data follows
-            while True:
-                pos = data.find(b"\xff", pos)
-                if pos < 0 or pos + 1 >= size:
-                    return None
-                following = data[pos + 1]
-                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
-                    pos += 1
-                    continue
-                break
+            found = _NEXT_MARKER.search(data, pos)
+            if found is None:
+                return None
+            pos = found.start()
     return None
 
 
