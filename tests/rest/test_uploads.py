@@ -265,3 +265,76 @@ def test_batch_with_too_many_files_is_refused_whole(tmp_path, database_url: str)
         assert response.status_code == 400
         assert "Too many files" in response.json()["detail"]
         assert stored_images(settings) == []
+
+
+def _scratch(settings: Settings) -> list[str]:
+    """What the server holds in tmp/ besides each process's lock file."""
+    return [
+        p.name for p in (settings.upload_dir / "tmp").rglob("*") if p.is_file() and p.name != "lock"
+    ]
+
+
+def test_a_body_cut_off_mid_file_is_400_and_leaves_nothing(
+    client: TestClient, settings: Settings
+) -> None:
+    body, headers = images.multipart("file", "car.jpg", images.noisy_jpeg(300, 300))
+    response = client.post("/upload/", content=body[: len(body) // 2], headers=headers)
+    assert response.status_code == 400
+    assert "closing boundary" in response.json()["detail"]
+    assert stored_images(settings) == []
+    assert _scratch(settings) == []
+
+
+def test_a_file_over_the_limit_in_a_batch_is_refused_alone(tmp_path, database_url: str) -> None:
+    settings = Settings(
+        _env_file=None, upload_dir=tmp_path / "up", database_url=database_url, max_file_size_mb=0.05
+    )
+    from server import create_app
+
+    with TestClient(create_app(settings)) as client:
+        big = images.noisy_jpeg(300, 300)  # about 130 KB: read past, never kept
+        response = client.post(
+            "/upload/batch",
+            files=[
+                ("files", ("one.jpg", images.jpeg(), "image/jpeg")),
+                ("files", ("big.jpg", big, "image/jpeg")),
+                ("files", ("two.png", images.png(), "image/png")),
+            ],
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert [f["filename"] for f in body["files"]] == ["one.jpg", "two.png"]
+        assert [(r["filename"], r["status"]) for r in body["rejected"]] == [("big.jpg", 413)]
+        assert "limit" in body["rejected"][0]["detail"]
+        assert len(stored_images(settings)) == 2
+        assert _scratch(settings) == []
+
+
+def test_other_form_fields_are_read_past_but_bounded(client: TestClient) -> None:
+    response = client.post(
+        "/upload/",
+        data={"note": "x" * 100_000, "other": "y"},
+        files={"file": ("car.jpg", images.jpeg(), "image/jpeg")},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["files"][0]["filename"] == "car.jpg"
+    many = client.post(
+        "/upload/",
+        data={f"f{i}": "x" for i in range(40)},
+        files={"file": ("car.jpg", images.jpeg(), "image/jpeg")},
+    )
+    assert many.status_code == 400
+    assert "other parts" in many.json()["detail"]
+
+
+def test_an_upload_that_is_not_multipart_is_told_which_field_to_send(client: TestClient) -> None:
+    response = client.post(
+        "/upload/", content=images.jpeg(), headers={"Content-Type": "image/jpeg"}
+    )
+    assert response.status_code == 400
+    assert "form field 'file'" in response.json()["detail"]
+    no_boundary = client.post(
+        "/upload/", content=b"x", headers={"Content-Type": "multipart/form-data"}
+    )
+    assert no_boundary.status_code == 400
+    assert "boundary" in no_boundary.json()["detail"]
