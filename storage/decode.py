@@ -59,14 +59,17 @@ def open_upright_rgb(source: Path | BinaryIO, *, fit: int) -> Image.Image:
     return small
 
 
-def preview(img: Image.Image, orientation: int, *, side: int) -> Image.Image:
+def preview(
+    img: Image.Image, orientation: int, *, side: int, full: tuple[int, int] | None = None
+) -> Image.Image:
     """A decoded (loaded) image as recognition reads it: upright RGB,
     transparency flattened onto white, the longest side at most `side`. Shrunk
     by a whole factor first (box averaging) to between 1.5 and 3 times `side`,
     then resampled with Lanczos: within a grey level of a Lanczos resize of the
     whole image, at a sixth of its cost on 12 megapixels (20 ms). An RGB image
     (any JPEG in colour) is reduced in one call, with no copy; others strip by
-    strip, as above."""
+    strip, as above. `full`: the image's own size, where it was decoded at a
+    reduced scale (which rounds up), so the preview keeps the original's shape."""
     alpha = img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info)
     work_mode = "RGBA" if alpha else "RGB"
     factor = max(img.width, img.height) // (side * 3 // 2)
@@ -76,10 +79,11 @@ def preview(img: Image.Image, orientation: int, *, side: int) -> Image.Image:
         small = _reduce(img, factor, work_mode)
     else:
         small = img if img.mode == work_mode else img.convert(work_mode)
-    # The size follows from the original's, not the reduced one's (rounded up).
-    scale = side / max(img.width, img.height)
+    # The size follows from the original's, not a reduced one's (rounded up).
+    width, height = full or img.size
+    scale = side / max(width, height)
     if scale < 1:
-        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
         small = small.resize(size, Image.Resampling.LANCZOS)
     if orientation in _UPRIGHT:
         small = small.transpose(_UPRIGHT[orientation])
