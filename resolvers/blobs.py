@@ -64,6 +64,7 @@ an image uploaded before previews existed is made the same way.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -123,9 +124,7 @@ async def store_file(
             wait = min(wait * 2, _MAX_WAIT)
             continue
         try:
-            await svc.objects.put(image_key(sha), temp.path)
-            for key, path in beside:
-                await svc.objects.put(key, path)
+            await _put_all(svc, [(image_key(sha), temp.path), *beside])
             row = await _commit(svc, sha, epoch, insert)
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -134,6 +133,18 @@ async def store_file(
         if row is not None:
             return row
     raise Unavailable("These bytes are being deleted and uploaded too often right now; try again.")
+
+
+async def _put_all(svc: Services, objects: Sequence[tuple[str, Path]]) -> None:
+    """U2: the objects put side by side (each is a link and a folder fsync
+    locally, a request to S3), all of them finished before the first failure,
+    if any, is raised, so nothing lands after the claim is released."""
+    outcomes = await asyncio.gather(
+        *(svc.objects.put(key, path) for key, path in objects), return_exceptions=True
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def _claim(svc: Services, sha: str) -> str | None:
