@@ -24,6 +24,7 @@ from recognition.crops import preview_ref
 from recognition.labels import parse_label
 from resolvers import vehicles
 from resolvers.files import check_ids, get_file
+from resolvers.ids import parse_file_id
 from services import Services
 from storage.objects import PREVIEW_SIZE, image_key, preview_key
 
@@ -33,10 +34,10 @@ log = logging.getLogger("cars.inference")
 async def infer_file(svc: Services, file_id: str | int) -> FileRow:
     """Recognize one file. Raises NotFound, RecognizerUnavailable (the file stays
     pending) or UpstreamError (the file is marked failed, with the reason)."""
-    row = await get_file(svc, file_id)
-    assert row.id is not None
-    async with svc.file_lock(row.id):
-        row = await get_file(svc, row.id)  # as it is now, after any recognition we waited for
+    number = parse_file_id(file_id)  # NotFound for a malformed id, before any wait
+    async with svc.file_lock(number):
+        row = await get_file(svc, number)  # as it is now, after any recognition we waited for
+        assert row.id is not None
         current = (svc.recognizer.model_id, vehicles.current_detector(svc))
         if has_results(row, *current, await current_catalog(svc)):
             # Already this model's results. Listeners still hear that it is
