@@ -24,8 +24,7 @@ from transformers import AutoImageProcessor, AutoModelForObjectDetection
 from transformers.utils import logging as hf_logging
 
 from config import Settings
-from errors import RecognizerUnavailable
-from recognition.base import Box, DecodedImage, ImageRef, RecognizerStatus, VehicleKind
+from recognition.base import Box, DecodedImage, ImageRef, VehicleKind
 from recognition.batcher import MicroBatcher
 from recognition.crops import decode
 from recognition.loading import LazyModel
@@ -61,6 +60,7 @@ class _Prepared:
 
 class Detector(LazyModel):
     kind = "detector"
+    log_name = "cars.detector"
 
     def __init__(self, settings: Settings, *, decoder: DecodePool | None = None) -> None:
         """`decoder`: the server's decode pool; without one, its own."""
@@ -83,25 +83,8 @@ class Detector(LazyModel):
             max_wait=settings.infer_batch_wait_ms / 1000,
         )
 
-    async def start(self) -> None:
-        if self._settings.preload_model:
-            try:
-                await self._ensure_loaded()
-            except RecognizerUnavailable as exc:
-                log.error("%s", exc.message)
-
-    async def close(self) -> None:
-        await self._batcher.close()
-        self._model_thread.shutdown(wait=False, cancel_futures=True)
-        if self._own_decoder:
-            self._decoder.close()
-
-    def status(self) -> RecognizerStatus:
-        if self._model is not None:
-            return RecognizerStatus(True, True, f"detector {self.model_id} loaded")
-        if self._failure is not None:
-            return RecognizerStatus(False, False, self._unavailable_message())
-        return RecognizerStatus(False, True, f"detector {self.model_id} loads on first use")
+    def _named(self) -> str:
+        return f"detector {self.model_id}"
 
     async def detect(self, ref: ImageRef) -> tuple[DecodedImage, list[Detection]]:
         """The photo, decoded once (large enough for the detector, and for the

@@ -25,9 +25,9 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification
 from transformers.utils import logging as hf_logging
 
 from config import Settings
-from errors import AppError, InvalidImage, RecognizerUnavailable
+from errors import AppError, InvalidImage
 from recognition import hub
-from recognition.base import ColorGuess, Guess, ImageRef, Recognition, RecognizerStatus
+from recognition.base import ColorGuess, Guess, ImageRef, Recognition
 from recognition.batcher import MicroBatcher
 from recognition.color import pixel_color
 from recognition.crops import decode_cost, open_ref
@@ -65,25 +65,8 @@ class LocalRecognizer(LazyModel):
             max_wait=settings.infer_batch_wait_ms / 1000,
         )
 
-    async def start(self) -> None:
-        if self._settings.preload_model:
-            try:
-                await self._ensure_loaded()
-            except RecognizerUnavailable as exc:
-                log.error("%s", exc.message)  # the server still serves everything else
-
-    async def close(self) -> None:
-        await self._batcher.close()
-        self._model_thread.shutdown(wait=False, cancel_futures=True)
-        if self._own_decoder:
-            self._decoder.close()
-
-    def status(self) -> RecognizerStatus:
-        if self._model is not None:
-            return RecognizerStatus(True, True, f"{self.model_id} loaded ({self.engine})")
-        if self._failure is not None:
-            return RecognizerStatus(False, False, self._unavailable_message())
-        return RecognizerStatus(False, True, f"{self.model_id} loads on first use")
+    def _loaded_status(self) -> str:
+        return f"{self.model_id} loaded ({self.engine})"
 
     async def recognize(self, images: Sequence[ImageRef]) -> list[Recognition | AppError]:
         await self._ensure_loaded()

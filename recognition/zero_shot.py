@@ -31,7 +31,7 @@ from transformers.utils import logging as hf_logging
 
 from config import Settings
 from errors import AppError, InvalidImage, RecognizerUnavailable
-from recognition.base import ColorGuess, Guess, ImageRef, Recognition, RecognizerStatus, Verdict
+from recognition.base import ColorGuess, Guess, ImageRef, Recognition, Verdict
 from recognition.batcher import MicroBatcher
 from recognition.crops import decode_cost, open_ref
 from recognition.embeddings import TextEmbeddings
@@ -106,28 +106,9 @@ class ZeroShotRecognizer(LazyModel):
     def engine(self) -> str:
         return f"{self.runtime} {self.precision}"
 
-    async def start(self) -> None:
-        if self._settings.preload_model:
-            try:
-                await self._ensure_loaded()
-            except RecognizerUnavailable as exc:
-                log.error("%s", exc.message)
-
-    async def close(self) -> None:
-        await self._batcher.close()
-        self._model_thread.shutdown(wait=False, cancel_futures=True)
-        if self._own_decoder:
-            self._decoder.close()
-
-    def status(self) -> RecognizerStatus:
-        if self._model is not None:
-            size = len(self._catalog.guesses) if self._catalog else 0
-            return RecognizerStatus(
-                True, True, f"{self.model_id} loaded ({self.engine}), {size} catalog names"
-            )
-        if self._failure is not None:
-            return RecognizerStatus(False, False, self._unavailable_message())
-        return RecognizerStatus(False, True, f"{self.model_id} loads on first use")
+    def _loaded_status(self) -> str:
+        size = len(self._catalog.guesses) if self._catalog else 0
+        return f"{self.model_id} loaded ({self.engine}), {size} catalog names"
 
     async def recognize(self, images: Sequence[ImageRef]) -> list[Recognition | AppError]:
         await self._ensure_loaded()
