@@ -142,14 +142,14 @@ def _decode(path: Path, mime: str, max_pixels: int, preview: PreviewOut | None) 
         with Image.open(path, formats=[fmt]) as img:
             # An image no larger than a preview is its own: recognition reads it
             # as it is, with nothing lost to a JPEG.
-            wanted = preview is not None and max(width, height) > preview.side
-            if wanted and preview is not None and fmt == "JPEG":
-                _scaled_for(img, preview.side)
+            side = preview.side if preview and max(width, height) > preview.side else None
+            if side and fmt == "JPEG":
+                _scaled_for(img, side)
             img.load()  # every pixel: a truncated or corrupt file fails here
             orientation = img.getexif().get(0x0112, 1)
             small = None
-            if wanted and preview is not None:
-                small = decode.preview(img, orientation, side=preview.side, full=(width, height))
+            if side:
+                small = decode.preview(img, orientation, side=side, full=(width, height))
     # Pillow warns, then fails, past its own pixel limit (checked as it opens the
     # file); either way the image is over ours, which is lower.
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
