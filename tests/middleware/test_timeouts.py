@@ -6,7 +6,9 @@ server as deployed on loopback."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -57,3 +59,33 @@ def test_a_graphql_upload_that_stalls_is_answered_408_and_closed(live: Live) -> 
         )
         _assert_timed_out(read_until_closed(sock))
     assert httpx.get(f"{live.url}/health").status_code == 200
+
+
+def _partial_files(root: Path) -> list[Path]:
+    """What the server holds in tmp/ besides each process's lock file."""
+    return [p for p in (root / "uploads" / "tmp").rglob("*") if p.is_file() and p.name != "lock"]
+
+
+def test_a_rest_upload_cut_off_mid_file_leaves_no_partial_file(tmp_path: Path) -> None:
+    """REST uploads are written into tmp/ as they stream in: a body that stalls,
+    or a client that leaves, after a few megabytes were written there, leaves
+    nothing behind."""
+    head = (
+        b"POST /upload/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9000000\r\n"
+        b"Content-Type: multipart/form-data; boundary=b\r\n\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+    )
+    written = images.jpeg()[:100] + bytes(3 * 1024 * 1024)  # past the first batches
+    with served(tmp_path, BODY_TIMEOUT_SECONDS="1") as live:
+        with connect(live) as sock:
+            sock.sendall(head + written)
+            _assert_timed_out(read_until_closed(sock))
+        assert _partial_files(tmp_path) == []
+        with connect(live) as sock:
+            sock.sendall(head + written)
+            time.sleep(0.5)  # the server is writing what it received
+        deadline = time.monotonic() + 10
+        while _partial_files(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _partial_files(tmp_path) == []
+        assert httpx.get(f"{live.url}/files/").json() == []
