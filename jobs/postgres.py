@@ -1,7 +1,7 @@
 """Jobs in PostgreSQL through pgqueuer (JOB_QUEUE=postgres).
 
-Chosen over procrastinate (both measured on this machine's PostgreSQL, see the
-README): it speaks asyncpg, the driver the server already uses; its workers send
+Chosen over procrastinate (both measured on this machine's PostgreSQL, see
+docs/deploying.md): it speaks asyncpg, the driver the server already uses; its workers send
 heartbeats and a job whose worker went silent is picked again by the same
 dequeue query, with no sweeper to write; a dedupe key keeps one live job per
 file; and it started jobs about twice as soon and ran about nine times as many

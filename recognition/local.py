@@ -180,7 +180,7 @@ def _input_side(processor: Any) -> int:
 
 def resolve_engine(runtime: str, precision: str) -> tuple[str, str]:
     """The runtime and precision that `auto` stands for, from measurements on
-    ViT-B/16 (scripts/bench recognition; figures in the README): torch bf16 where
+    ViT-B/16 (scripts/bench recognition; figures in docs/performance.md): torch bf16 where
     the CPU computes bf16 natively (AVX-512 BF16 or AMX) is the fastest mode that
     stays close to fp32; elsewhere ONNX Runtime fp32 (exact, about 2.5x torch's
     fp32), or torch fp32 when ONNX Runtime is not installed."""

@@ -4,7 +4,7 @@ obstore: the Rust `object_store` crate behind an asyncio API.
 obstore rather than aiobotocore: on SeaweedFS on loopback it put 1 MB objects
 about 1.35x as fast, 50 KB ones about 1.7x, with half the client CPU per
 request; it ships type hints (aiobotocore has none); and it brings no botocore,
-whose pins often clash with other packages. See the README for the figures.
+whose pins often clash with other packages. See docs/uploads-and-storage.md for the figures.
 """
 
 from __future__ import annotations

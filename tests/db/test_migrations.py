@@ -29,7 +29,9 @@ def test_migrated_database_matches_the_models(client: TestClient) -> None:
                 lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
             )
 
-    assert portal_run(client, diff) == [], "the models changed: add a migration (see README)"
+    assert portal_run(client, diff) == [], (
+        "the models changed: add a migration (see docs/development.md)"
+    )
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(client: TestClient) -> None:
