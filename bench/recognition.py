@@ -35,7 +35,9 @@ def make_model(folder: Path) -> None:
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessorPil
 
     labels = (
-        (Path(__file__).parents[1] / "tests" / "stanford_cars_classes.txt").read_text().splitlines()
+        (Path(__file__).parents[1] / "testkit" / "stanford_cars_classes.txt")
+        .read_text()
+        .splitlines()
     )
     config = ViTConfig(
         id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)}

@@ -18,7 +18,7 @@ from db.models import FileRow, FileStatus, PredictionRow
 def _labels() -> list[str]:
     from pathlib import Path
 
-    shared = Path(__file__).parents[1] / "tests" / "stanford_cars_classes.txt"
+    shared = Path(__file__).parent / "stanford_cars_classes.txt"
     if shared.exists():
         return [line.strip() for line in shared.read_text().splitlines() if line.strip()]
     return [f"Make{i} Model{i} Sedan 2012" for i in range(196)]

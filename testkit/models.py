@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-LABELS_FILE = Path(__file__).parents[1] / "tests" / "stanford_cars_classes.txt"
+LABELS_FILE = Path(__file__).parent / "stanford_cars_classes.txt"
 
 
 def save_tiny_vit(folder: Path) -> None:
@@ -63,8 +63,8 @@ def _in_fixed_order(bpe: Any) -> Any:
 
 def _tokenizer_words() -> list[str]:
     from config import NEGATIVE_PROMPTS
-    from db.seed import seed_entries
     from recognition.prompts import COLORS, entry_label
+    from testkit.catalog import seed_entries
 
     text = [entry_label(e) for e in seed_entries()]
     text += [*NEGATIVE_PROMPTS, *COLORS, "a photo of a type of car", "this is"]

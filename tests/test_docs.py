@@ -48,7 +48,7 @@ def _codes_and_enums() -> set[str]:
     codes = {
         cls.code
         for cls in vars(errors).values()
-        if isinstance(cls, type) and isinstance(getattr(cls, "code", None), str)
+        if isinstance(cls, type) and issubclass(cls, errors.AppError)
     }
     schema = (ROOT / "schema.graphql").read_text()
     enums = set()

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
+from db.catalog import catalog_key
 from db.engine import create_engine
 from db.migrate import MIGRATIONS
+from recognition.prompts import entry_label
+from testkit.catalog import seed_entries
 from tests.helpers import portal_run, services
 
 
@@ -198,3 +204,57 @@ def test_the_version_triggers_exist_at_head(client: TestClient) -> None:
     else:
         expected |= {f"predictions_version_on_{op}" for op in ("insert", "update", "delete")}
     assert portal_run(client, triggers) >= expected
+
+
+VERSIONS = MIGRATIONS / "versions"
+# What a migration may import: the migration tools and the standard library.
+# Never the application, whose later changes would change what an old
+# migration does (db/migrations/README.md).
+MIGRATION_IMPORTS = {"alembic", "sqlalchemy", "sqlmodel", "collections", "datetime", "typing"}
+
+
+def test_migrations_import_nothing_of_the_application() -> None:
+    for path in sorted(VERSIONS.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+        } | {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        assert imported <= MIGRATION_IMPORTS, f"{path.name} imports {imported - MIGRATION_IMPORTS}"
+
+
+def test_migration_files_sort_in_chain_order() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    chain = [rev.path for rev in reversed(list(script.walk_revisions()))]
+    names = [Path(path).name for path in chain]
+    assert names == sorted(p.name for p in VERSIONS.glob("*.py"))
+
+
+def test_the_seeded_catalog_is_what_the_migration_froze(client: TestClient) -> None:
+    async def entries() -> list[tuple[object, ...]]:
+        async with services(client).engine.connect() as connection:
+            result = await connection.execute(
+                sa.text(
+                    "SELECT make, model, body_type, year_from, year_to, key"
+                    " FROM catalog_entries ORDER BY id"
+                )
+            )
+            return [tuple(row) for row in result]
+
+    rows = portal_run(client, entries)
+    assert len(rows) == 196 + 458
+    frozen = seed_entries()
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
+        (e.make, e.model, e.body_type, e.year_from, e.year_to) for e in frozen
+    ]
+    labels = (Path(__file__).parents[2] / "testkit" / "stanford_cars_classes.txt").read_text()
+    assert [entry_label(e) for e in frozen[:196]] == labels.splitlines()
+    assert [r[5] for r in rows] == [catalog_key(entry_label(e)) for e in frozen]

@@ -8,7 +8,9 @@ import pytest
 
 from recognition.labels import BODY_TYPES, MAKES, CarLabel, parse_label
 
-CLASSES = (Path(__file__).parents[1] / "stanford_cars_classes.txt").read_text().splitlines()
+CLASSES = (
+    (Path(__file__).parents[2] / "testkit" / "stanford_cars_classes.txt").read_text().splitlines()
+)
 
 
 def test_the_class_list_is_complete() -> None:

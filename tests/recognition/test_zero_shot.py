@@ -16,10 +16,10 @@ from starlette.testclient import TestClient
 from transformers import pipeline
 
 from config import NEGATIVE_PROMPTS, Settings
-from db.seed import seed_entries
 from recognition.base import ImageRef, Recognition
 from recognition.prompts import COLOR_PROMPT, COLORS, entry_prompt
 from server import create_app
+from testkit.catalog import seed_entries
 from tests.helpers import gql, portal_run, services
 
 FILE = (
