@@ -4,8 +4,6 @@ replica's recognizer before its next batch (see db/catalog.py)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +13,7 @@ from db.catalog import catalog_key
 from db.models import CatalogEntryRow
 from errors import AppError, Duplicate, EmptyName, InvalidInput, NotFound, TooMany
 from recognition.prompts import entry_label
-from resolvers.ids import MAX_ID, decode_cursor
+from resolvers.ids import decode_cursor, parse_id
 from services import Services
 
 MAX_PAGE_SIZE = 100
@@ -47,18 +45,8 @@ class EntryChanges:
 
 
 def parse_entry_id(value: str | int) -> int:
-    """7, "7" or the global id of CatalogEntry 7."""
-    text = str(value).strip()
-    if not text.isascii() or not text.isdigit():
-        try:
-            kind, _, text = base64.b64decode(text, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            kind = ""
-        if kind != "CatalogEntry":
-            text = ""
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_ID:
-        raise NotFound(f"No catalog entry with id {value!r}.")
-    return int(text)
+    """7, "7" or the global id of CatalogEntry 7; NotFound for anything else."""
+    return parse_id(value, kind="CatalogEntry", noun="catalog entry")
 
 
 def _clean(entry: NewEntry) -> CatalogEntryRow:

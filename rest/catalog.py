@@ -17,7 +17,7 @@ from middleware.body_limit import BodyLimit
 from recognition.prompts import entry_label
 from resolvers import catalog
 from resolvers.catalog import NewEntry
-from resolvers.ids import encode_cursor
+from resolvers.ids import encode_cursor, small_number
 from rest.state import services_of
 
 _FIELDS = {"make": str, "model": str, "body_type": str, "year_from": int, "year_to": int}
@@ -40,12 +40,12 @@ def entry_json(row: CatalogEntryRow) -> dict[str, Any]:
 async def list_catalog(request: Request) -> JSONResponse:
     svc = services_of(request)
     params = request.query_params
-    limit = params.get("limit", "100")
-    if not limit.isdigit():
-        raise InvalidInput("`limit` must be a whole number from 0 to 100.")
+    limit = small_number(params.get("limit", "100"))
+    if limit is None or limit > catalog.MAX_PAGE_SIZE:
+        raise InvalidInput(f"`limit` must be a whole number from 0 to {catalog.MAX_PAGE_SIZE}.")
     page = await catalog.list_entries(
         svc,
-        first=int(limit),
+        first=limit,
         after=params.get("after") or None,
         search=params.get("search") or None,
         make=params.get("make") or None,
