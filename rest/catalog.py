@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.middleware import Middleware
@@ -10,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+import client_json
 from config import Settings
 from db.models import CatalogEntryRow
 from errors import AppError, InvalidInput
@@ -21,6 +21,7 @@ from resolvers.ids import encode_cursor, small_number
 from rest.state import services_of
 
 _FIELDS = {"make": str, "model": str, "body_type": str, "year_from": int, "year_to": int}
+_KINDS = {str: "a string", int: "a whole number"}
 
 
 def entry_json(row: CatalogEntryRow) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def _new_entry(item: object) -> NewEntry:
         value = item.get(name)
         # bool is an int in Python, but never a year
         if value is not None and (type(value) is not kind):
-            raise InvalidInput(f"`{name}` must be a {kind.__name__} or null.")
+            raise InvalidInput(f"`{name}` must be {_KINDS[kind]} or null.")
     enabled = item.get("enabled", True)
     if not isinstance(enabled, bool):
         raise InvalidInput("`enabled` must be true or false.")
@@ -87,7 +88,9 @@ def _new_entry(item: object) -> NewEntry:
 async def add_to_catalog(request: Request) -> JSONResponse:
     svc = services_of(request)
     try:
-        body = json.loads(await request.body())
+        body = client_json.loads(await request.body())
+    except client_json.InvalidJSON as exc:
+        raise InvalidInput(exc.message) from None
     except ValueError:
         body = None
     if not isinstance(body, list) or not body:
