@@ -10,10 +10,11 @@ from typing import Any
 
 from db import catalog as db_catalog
 from db.catalog import catalog_key
-from db.models import CatalogEntryRow
+from db.models import CATALOG_LENGTHS, CatalogEntryRow
 from errors import AppError, Duplicate, EmptyName, InvalidInput, NotFound, TooMany
 from recognition.prompts import entry_label
 from resolvers.ids import decode_cursor, parse_id
+from resolvers.text import check_text
 from services import Services
 
 MAX_PAGE_SIZE = 100
@@ -54,9 +55,11 @@ def _clean(entry: NewEntry) -> CatalogEntryRow:
     if not make or not model:
         raise EmptyName("A catalog entry needs both a make and a model.")
     body = " ".join((entry.body_type or "").split()) or None
-    for name, text, limit in (("make", make, 64), ("model", model, 128), ("bodyType", body, 64)):
-        if text and len(text) > limit:
-            raise InvalidInput(f"`{name}` is longer than {limit} characters.")
+    fields = (("make", "make", make), ("model", "model", model), ("bodyType", "body_type", body))
+    for name, column, text in fields:
+        check_text(name, text)
+        if text and len(text) > CATALOG_LENGTHS[column]:
+            raise InvalidInput(f"`{name}` is longer than {CATALOG_LENGTHS[column]} characters.")
     years = [y for y in (entry.year_from, entry.year_to) if y is not None]
     if any(not FIRST_YEAR <= y <= LAST_YEAR for y in years):
         raise InvalidInput(f"Years must be between {FIRST_YEAR} and {LAST_YEAR}.")
@@ -76,7 +79,20 @@ def _clean(entry: NewEntry) -> CatalogEntryRow:
         key="",
     )
     row.key = catalog_key(entry_label(row))
+    # Lower case can be longer: "İ" is two characters in it ("i" and a dot).
+    if len(row.key) > CATALOG_LENGTHS["key"]:
+        raise InvalidInput(
+            f"The label is {len(row.key)} characters long in lower case (the form duplicates"
+            f" are told by), more than the {CATALOG_LENGTHS['key']} it may have."
+        )
     return row
+
+
+def _check_filters(search: str | None, make: str | None) -> None:
+    # No label is longer than a key, nor a make than its column: a longer
+    # filter could match nothing (and SQLite refuses LIKE patterns of 50 KB).
+    check_text("search", search, longest=CATALOG_LENGTHS["key"])
+    check_text("make", make, longest=CATALOG_LENGTHS["make"])
 
 
 async def list_entries(
@@ -89,6 +105,7 @@ async def list_entries(
 ) -> EntryPage:
     if not 0 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput(f"`first` must be between 0 and {MAX_PAGE_SIZE}.")
+    _check_filters(search, make)
     after_id = decode_cursor(after) if after else None
     async with svc.session() as session:
         rows = await db_catalog.list_entries(
@@ -98,6 +115,7 @@ async def list_entries(
 
 
 async def count_entries(svc: Services, *, search: str | None, make: str | None) -> int:
+    _check_filters(search, make)
     async with svc.session() as session:
         return await db_catalog.count_entries(session, search=search, make=make)
 
