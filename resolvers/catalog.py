@@ -123,33 +123,43 @@ async def count_entries(svc: Services, *, search: str | None, make: str | None) 
 async def add_entries(
     svc: Services, entries: Sequence[NewEntry]
 ) -> list[CatalogEntryRow | AppError]:
-    """One outcome per entry, in order; the valid ones are added together."""
+    """One outcome per entry, in order; the valid ones are added together.
+    An entry already stored, or stored by another client while this runs, is
+    DUPLICATE; so is the second of the same label in one batch."""
     limit = svc.settings.max_batch_ids
     if len(entries) > limit:
         raise TooMany(f"At most {limit} entries can be added at once; got {len(entries)}.")
     outcomes: list[CatalogEntryRow | AppError] = []
+    wanted: dict[str, CatalogEntryRow] = {}
     for entry in entries:
         try:
-            outcomes.append(_clean(entry))
+            row = _clean(entry)
         except AppError as exc:
             outcomes.append(exc)
+            continue
+        if row.key in wanted:
+            outcomes.append(_duplicate(row))
+        else:
+            wanted[row.key] = row
+            outcomes.append(row)
+    if not wanted:
+        return outcomes
     async with svc.session(write=True) as session:
-        fresh = [o for o in outcomes if isinstance(o, CatalogEntryRow)]
-        taken = await db_catalog.existing_keys(session, keys=[r.key for r in fresh])
-        accepted: list[CatalogEntryRow] = []
-        for index, outcome in enumerate(outcomes):
-            if not isinstance(outcome, CatalogEntryRow):
-                continue
-            if outcome.key in taken:
-                label = entry_label(outcome)
-                outcomes[index] = Duplicate(f"{label!r} is already in the catalog.")
-                continue
-            taken.add(outcome.key)
-            accepted.append(outcome)
-        if accepted:
-            await db_catalog.insert_entries(session, entries=accepted)
-            await session.commit()
-    return outcomes
+        stored = {
+            row.key: row
+            for row in await db_catalog.insert_entries(session, entries=list(wanted.values()))
+        }
+        await session.commit()
+    # A valid entry that was not stored lost to one already there, or to one
+    # another client stored while this ran.
+    return [
+        stored.get(o.key) or _duplicate(o) if isinstance(o, CatalogEntryRow) else o
+        for o in outcomes
+    ]
+
+
+def _duplicate(row: CatalogEntryRow) -> Duplicate:
+    return Duplicate(f"{entry_label(row)!r} is already in the catalog.")
 
 
 async def update_entry(
@@ -170,10 +180,12 @@ async def update_entry(
         )
         cleaned = _clean(merged)
         if cleaned.key != row.key and await db_catalog.existing_keys(session, keys=[cleaned.key]):
-            raise Duplicate(f"{entry_label(cleaned)!r} is already in the catalog.")
+            raise _duplicate(cleaned)
         for name in ("make", "model", "body_type", "year_from", "year_to", "enabled", "key"):
             setattr(row, name, getattr(cleaned, name))
-        await db_catalog.save_entry(session, entry=row)
+        # False: another client took the label between the check above and now.
+        if not await db_catalog.save_entry(session, entry=row):
+            raise _duplicate(cleaned)
         await session.commit()
         return row
 
