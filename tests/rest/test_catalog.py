@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
 from starlette.testclient import TestClient
+
+from config import Settings
+from db.catalog import catalog_version
+from server import create_app
+from tests.helpers import portal_run, services
 
 
 def test_post_then_get_catalog(client: TestClient) -> None:
@@ -43,3 +55,77 @@ def test_post_catalog_refuses_what_is_not_a_list_of_entries(client: TestClient) 
         assert response.status_code == 400, body
         assert "detail" in response.json()
     assert client.get("/catalog", params={"limit": "many"}).status_code == 400
+
+
+# Parallel clients, and replicas (issue 17, item 6): the same entries added at
+# the same moment through two app instances on one database. Each label is
+# stored once; everyone else is told DUPLICATE for it, and their other entries
+# are stored all the same.
+
+ADD_GRAPHQL = (
+    "mutation($e: [CatalogEntryInput!]!) { addCatalogEntries(entries: $e) {"
+    " entries { label } errors { code index } } }"
+)
+CLIENTS = 8
+
+
+def _add(client: TestClient, entries: list[dict[str, Any]], *, graphql: bool) -> list[str]:
+    """Each entry's outcome, in order: "added" or the error code."""
+    if graphql:
+        wanted = [{"make": e["make"], "model": e["model"]} for e in entries]
+        response = client.post("/graphql", json={"query": ADD_GRAPHQL, "variables": {"e": wanted}})
+        assert response.status_code == 200, response.text
+        assert "errors" not in response.json(), response.text
+        payload = response.json()["data"]["addCatalogEntries"]
+        refused = {e["index"]: e["code"] for e in payload["errors"]}
+    else:
+        response = client.post("/catalog", json=entries)
+        assert response.status_code == 200, response.text
+        refused = {e["index"]: e["code"] for e in response.json()["errors"]}
+    return [refused.get(i, "added") for i in range(len(entries))]
+
+
+def _version(client: TestClient) -> int:
+    async def read() -> int:
+        async with services(client).session() as session:
+            return await catalog_version(session)
+
+    version: int = portal_run(client, read)
+    return version
+
+
+def test_parallel_clients_on_two_replicas_store_each_entry_once(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings()
+    shared = [{"make": "Racer", "model": f"Shared {i}"} for i in range(CLIENTS)]
+    # What a client sees: a 500 is an answer, not an exception in the test.
+    replicas = [TestClient(create_app(settings), raise_server_exceptions=False) for _ in "ab"]
+    with replicas[0] as one, replicas[1] as two:
+        before = _version(one)
+        start = threading.Barrier(CLIENTS)
+
+        def add(n: int) -> list[str]:
+            # Each its own order (rows locked in different orders could
+            # deadlock), and half of them one entry no other client adds.
+            batch = shared[n:] + shared[:n]
+            if n % 2:
+                batch.append({"make": "Racer", "model": f"Own {n}"})
+            start.wait()
+            return _add((one, two)[n % 2], batch, graphql=n % 4 >= 2)
+
+        with caplog.at_level(logging.INFO), ThreadPoolExecutor(CLIENTS) as pool:
+            outcomes = list(pool.map(add, range(CLIENTS)))
+        after = _version(two)
+        listed = one.get("/catalog", params={"make": "Racer"}).json()
+
+    for n, outcome in enumerate(outcomes):
+        assert set(outcome[:CLIENTS]) <= {"added", "DUPLICATE"}, outcome
+        assert outcome[CLIENTS:] == (["added"] if n % 2 else [])
+    for i in range(CLIENTS):  # shared[i] is at index (i - n) % CLIENTS for client n
+        kept = [o[(i - n) % CLIENTS] for n, o in enumerate(outcomes)]
+        assert kept.count("added") == 1, kept
+    assert listed["total"] == CLIENTS + CLIENTS // 2
+    # One bump per request that stored something; none for one that stored nothing.
+    assert after - before == sum("added" in o for o in outcomes)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
+import asyncpg
+import pytest
+from anyio.from_thread import start_blocking_portal
 from starlette.testclient import TestClient
 
 from config import Settings
+from db.catalog import catalog_version
+from db.engine import asyncpg_dsn
 from server import create_app
-from tests.helpers import gql
+from testkit.cluster import fresh_database
+from tests.helpers import gql, portal_run, services
 
 SEEDED = 196 + 458  # Stanford Cars classes + db/seed/current_models.csv
 
@@ -155,3 +166,113 @@ def test_typed_errors_duplicate_empty_name_too_many(
             {"id": lucid["id"]},
         )["data"]["updateCatalogEntry"]
         assert empty == {"errors": [{"code": "EMPTY_NAME"}]}
+
+
+# Another replica's transaction that has just stored an entry and not yet
+# committed (issue 17, item 6), on PostgreSQL, where a second insert of the same
+# key waits for the first transaction to end. The request is let go on only once
+# it waits: it has made whatever check it makes by then, so the race is lost
+# every time, not only when the timing is unlucky.
+
+WAITS_FOR_ME = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_locks mine JOIN pg_locks other ON other.transactionid = mine.transactionid
+    WHERE mine.pid = pg_backend_pid() AND mine.locktype = 'transactionid' AND NOT other.granted
+)"""
+STORE = """
+INSERT INTO catalog_entries (make, model, enabled, key, created_at, updated_at)
+VALUES ($1::text, $2::text, true, lower($1::text || ' ' || $2::text), now(), now())"""
+
+
+@contextmanager
+def other_replica_storing(url: str, make: str, model: str) -> Iterator[Callable[[], None]]:
+    """Stores the entry in a transaction of its own and yields `commit`, which
+    waits until another session waits for that transaction, then commits."""
+    with start_blocking_portal() as portal:
+        connection = portal.call(asyncpg.connect, asyncpg_dsn(url))
+
+        async def commit() -> None:
+            for _ in range(6000):  # a guard against a hang, not a measure
+                if await connection.fetchval(WAITS_FOR_ME):
+                    await connection.execute("COMMIT")
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError("the request never waited for the other transaction")
+
+        try:
+            portal.call(connection.execute, "BEGIN")
+            portal.call(connection.execute, STORE, make, model)
+            yield lambda: portal.call(commit)
+        finally:
+            portal.call(connection.close)
+
+
+def _version(client: TestClient) -> int:
+    async def read() -> int:
+        async with services(client).session() as session:
+            return await catalog_version(session)
+
+    version: int = portal_run(client, read)
+    return version
+
+
+@pytest.fixture
+def on_postgresql(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
+    with fresh_database() as url:
+        settings = Settings(_env_file=None, upload_dir=tmp_path / "uploads", database_url=url)
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            yield client, url
+
+
+def test_an_entry_another_replica_is_committing_is_a_duplicate_and_the_rest_is_stored(
+    on_postgresql: tuple[TestClient, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, url = on_postgresql
+    before = _version(client)
+    entries = [{"make": "Zeekr", "model": "001"}, {"make": "Zeekr", "model": "007"}]
+    with (
+        caplog.at_level(logging.INFO),
+        other_replica_storing(url, "Zeekr", "001") as commit,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        sent = pool.submit(gql, client, ADD, {"e": entries})
+        commit()
+        result = sent.result()
+    assert "errors" not in result, result
+    payload = result["data"]["addCatalogEntries"]
+    assert [e["label"] for e in payload["entries"]] == ["Zeekr 007"]
+    assert [(e["code"], e["index"]) for e in payload["errors"]] == [("DUPLICATE", 0)]
+    listed = gql(client, '{ catalog(make: "zeekr") { nodes { label } } }')["data"]["catalog"]
+    assert sorted(n["label"] for n in listed["nodes"]) == ["Zeekr 001", "Zeekr 007"]
+    assert _version(client) == before + 1  # the other replica's insert bumps nothing here
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_renaming_onto_a_label_another_replica_is_committing_is_a_duplicate(
+    on_postgresql: tuple[TestClient, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, url = on_postgresql
+    added = gql(client, ADD, {"e": [{"make": "Zeekr", "model": "X"}]})
+    [entry] = added["data"]["addCatalogEntries"]["entries"]
+    before = _version(client)
+    rename = (
+        'mutation($id: ID!) { updateCatalogEntry(id: $id, changes: {model: "009"})'
+        " { entry { label } errors { code message } } }"
+    )
+    with (
+        caplog.at_level(logging.INFO),
+        other_replica_storing(url, "Zeekr", "009") as commit,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        sent = pool.submit(gql, client, rename, {"id": entry["id"]})
+        commit()
+        result = sent.result()
+    assert "errors" not in result, result
+    assert result["data"]["updateCatalogEntry"] == {
+        "entry": None,
+        "errors": [{"code": "DUPLICATE", "message": "'Zeekr 009' is already in the catalog."}],
+    }
+    listed = gql(client, '{ catalog(make: "zeekr") { nodes { label } } }')["data"]["catalog"]
+    assert sorted(n["label"] for n in listed["nodes"]) == ["Zeekr 009", "Zeekr X"]
+    assert _version(client) == before
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
