@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -129,3 +130,110 @@ def test_parallel_clients_on_two_replicas_store_each_entry_once(
     # One bump per request that stored something; none for one that stored nothing.
     assert after - before == sum("added" in o for o in outcomes)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# Inputs Python or a database cannot take (issue 17, item 7): each is the
+# client's mistake, answered 400 in words, the same on SQLite and PostgreSQL,
+# and never logged as an error.
+
+HUGE = "9" * 5000
+
+
+def _errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_limits_that_are_not_small_whole_numbers_are_400(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        # "²" and "٣" are digits to str.isdigit(), not to int()
+        for limit in ("²", "٣", HUGE, "101", "-1", "1e2", " 5", ""):
+            answer = client.get("/catalog", params={"limit": limit})
+            assert answer.status_code == 400, (limit[:10], answer.text)
+            assert answer.json() == {"detail": "`limit` must be a whole number from 0 to 100."}
+        padded = client.get("/catalog", params={"limit": "0" * 5000 + "5"})
+    assert len(padded.json()["entries"]) == 5
+    assert _errors_logged(caplog) == []
+
+
+def test_filters_no_database_could_match_are_400(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        said = {
+            name: client.get("/catalog", params={name: value}).json()
+            for name, value in [("search", "a\x00b"), ("make", "BMW\x00")]
+        }
+        long_search = client.get("/catalog", params={"search": "x" * 301})
+        long_make = client.get("/catalog", params={"make": "x" * 65})
+        longest = client.get("/catalog", params={"search": "x" * 300, "make": "x" * 64})
+    assert said == {
+        "search": {"detail": "`search` cannot contain NUL characters."},
+        "make": {"detail": "`make` cannot contain NUL characters."},
+    }
+    assert long_search.status_code == 400
+    assert long_search.json()["detail"] == "`search` is at most 300 characters long; got 301."
+    assert long_make.status_code == 400
+    assert longest.json()["total"] == 0
+    assert _errors_logged(caplog) == []
+
+
+def _post(client: TestClient, body: bytes) -> Any:
+    return client.post("/catalog", content=body, headers={"content-type": "application/json"})
+
+
+def test_json_python_cannot_hold_is_400(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        deep = _post(client, b"[" * 50_000 + b"]" * 50_000)
+        digits = _post(
+            client, b'[{"make": "A", "model": "B", "year_from": ' + HUGE.encode() + b"}]"
+        )
+    assert (deep.status_code, deep.json()) == (
+        400,
+        {"detail": "The request's JSON is nested too deeply."},
+    )
+    assert (digits.status_code, digits.json()) == (
+        400,
+        {"detail": "A number in the request's JSON has more digits than any value takes."},
+    )
+    assert _errors_logged(caplog) == []
+
+
+def test_entries_no_database_can_store_are_refused_each_on_its_own(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    entries: list[dict[str, Any]] = [
+        {"make": "Nul\x00", "model": "A"},
+        {"make": "Surrogate", "model": "\ud800"},  # JSON's "\ud800": no character
+        {"make": "Body", "model": "B", "body_type": "\udfff"},
+        # Within each field's length, but twice as long in lower case: "İ" is
+        # "i" and a combining dot there, past the 300 characters of the key.
+        {"make": "İ" * 64, "model": "İ" * 128, "body_type": "İ" * 64},
+        {"make": "Togg", "model": "T10X İstanbul"},
+    ]
+    with caplog.at_level(logging.INFO):
+        # ensure_ascii: the body carries the lone surrogates as JSON escapes
+        answer = _post(client, json.dumps(entries).encode())
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [e["label"] for e in body["added"]] == ["Togg T10X İstanbul"]
+    assert [(e["index"], e["code"], e["detail"]) for e in body["errors"]] == [
+        (0, "INVALID_INPUT", "`make` cannot contain NUL characters."),
+        (1, "INVALID_INPUT", _SURROGATE.format("model")),
+        (2, "INVALID_INPUT", _SURROGATE.format("bodyType")),
+        (
+            3,
+            "INVALID_INPUT",
+            "The label is 514 characters long in lower case (the form duplicates are told"
+            " by), more than the 300 it may have.",
+        ),
+    ]
+    found = client.get("/catalog", params={"search": "İstanbul"}).json()
+    assert [e["label"] for e in found["entries"]] == ["Togg T10X İstanbul"]
+    assert _errors_logged(caplog) == []
+
+
+_SURROGATE = "`{}` holds a lone surrogate (such as \\ud800), which is not a character."

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -276,3 +279,137 @@ def test_renaming_onto_a_label_another_replica_is_committing_is_a_duplicate(
     assert sorted(n["label"] for n in listed["nodes"]) == ["Zeekr 009", "Zeekr X"]
     assert _version(client) == before
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# Inputs Python or a database cannot take (issue 17, item 7): NOT_FOUND or
+# INVALID_INPUT in words, the same on SQLite and PostgreSQL, never
+# "Unexpected error." and never logged as an error.
+
+HUGE = "9" * 5000
+UPDATE = (
+    "mutation($id: ID!, $c: CatalogEntryChanges!) { updateCatalogEntry(id: $id, changes: $c)"
+    " { entry { label } errors { code message } } }"
+)
+REMOVE = (
+    "mutation($ids: [ID!]!) { removeCatalogEntries(ids: $ids)"
+    " { removedIds errors { code index message } } }"
+)
+SURROGATE = "`{}` holds a lone surrogate (such as \\ud800), which is not a character."
+
+
+def _send(client: TestClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """As `gql`, but the body escapes everything past ASCII (ensure_ascii), so
+    that it can carry a lone surrogate as JSON's "\\ud800"."""
+    body = json.dumps({"query": query, "variables": variables})
+    response = client.post("/graphql", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_ids_of_thousands_of_digits_are_not_found(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    huge_global = base64.b64encode(f"CatalogEntry:{HUGE}".encode()).decode()
+    odd_digits = base64.b64encode("CatalogEntry:²".encode()).decode()
+    file_id = base64.b64encode(b"File:1").decode()  # another type's id
+    with caplog.at_level(logging.INFO):
+        for value in (HUGE, huge_global, "²", odd_digits, file_id, "0"):
+            updated = _send(client, UPDATE, {"id": value, "c": {"enabled": False}})
+            assert "errors" not in updated, updated
+            [error] = updated["data"]["updateCatalogEntry"]["errors"]
+            assert error["code"] == "NOT_FOUND"
+            assert error["message"].startswith("No catalog entry with id ")
+            assert len(error["message"]) < 100  # the id is not echoed whole
+        removed = _send(client, REMOVE, {"ids": [HUGE, huge_global, "1"]})
+        padded = _send(client, UPDATE, {"id": "0" * 5000 + "1", "c": {"enabled": False}})
+    assert "errors" not in removed, removed
+    payload = removed["data"]["removeCatalogEntries"]
+    assert payload["removedIds"] == [base64.b64encode(b"CatalogEntry:1").decode()]
+    assert [(e["code"], e["index"]) for e in payload["errors"]] == [
+        ("NOT_FOUND", 0),
+        ("NOT_FOUND", 1),
+    ]
+    assert padded["data"]["updateCatalogEntry"]["errors"] == [
+        {"code": "NOT_FOUND", "message": "No catalog entry with id 1."}  # removed just above
+    ]
+    assert _errors_logged(caplog) == []
+
+
+def test_filters_no_database_could_match_are_invalid_input(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    query = (
+        "query($s: String, $m: String) { catalog(search: $s, make: $m)"
+        " { totalCount nodes { label } } }"
+    )
+    cases = [
+        ({"s": "a\x00b"}, "`search` cannot contain NUL characters."),
+        ({"m": "BMW\x00"}, "`make` cannot contain NUL characters."),
+        ({"s": "\ud800"}, SURROGATE.format("search")),
+        ({"m": "Tesla\udc00"}, SURROGATE.format("make")),
+        # SQLite refuses LIKE patterns past 50 KB: that was "unavailable" (503)
+        ({"s": "x" * 60_000}, "`search` is at most 300 characters long; got 60,000."),
+        ({"m": "x" * 65}, "`make` is at most 64 characters long; got 65."),
+    ]
+    with caplog.at_level(logging.INFO):
+        for variables, said in cases:
+            [error] = _send(client, query, variables)["errors"]
+            assert (error["extensions"]["code"], error["message"]) == ("INVALID_INPUT", said)
+    assert _errors_logged(caplog) == []
+
+
+def test_entries_no_database_can_store_are_invalid_input_each_on_its_own(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    entries = [
+        {"make": "Nul\x00", "model": "A"},
+        {"make": "Surrogate", "model": "\ud800"},
+        {"make": "Body", "model": "B", "bodyType": "\udfff"},
+        # Within each field's length, but twice as long in lower case: "İ" is
+        # "i" and a combining dot there, past the 300 characters of the key.
+        {"make": "İ" * 64, "model": "İ" * 128, "bodyType": "İ" * 64},
+        {"make": "Togg", "model": "T10X İstanbul"},
+    ]
+    with caplog.at_level(logging.INFO):
+        added = _send(client, ADD, {"e": entries})
+        assert "errors" not in added, added
+        payload = added["data"]["addCatalogEntries"]
+        [togg] = payload["entries"]
+        changes = [
+            {"make": "Togg\x00"},
+            {"model": "\ud800"},
+            {"bodyType": "SUV\x00"},
+            {"model": "İ" * 128, "bodyType": "İ" * 64},
+        ]
+        refused = [
+            _send(client, UPDATE, {"id": togg["id"], "c": c})["data"]["updateCatalogEntry"]
+            for c in changes
+        ]
+        kept = gql(client, '{ catalog(make: "togg") { nodes { label } } }')["data"]
+    too_long = (
+        "The label is {} characters long in lower case (the form duplicates are told by),"
+        " more than the 300 it may have."
+    )
+    assert togg["label"] == "Togg T10X İstanbul"
+    assert [(e["index"], e["code"], e["message"]) for e in payload["errors"]] == [
+        (0, "INVALID_INPUT", "`make` cannot contain NUL characters."),
+        (1, "INVALID_INPUT", SURROGATE.format("model")),
+        (2, "INVALID_INPUT", SURROGATE.format("bodyType")),
+        (3, "INVALID_INPUT", too_long.format(514)),
+    ]
+    assert refused == [
+        {"entry": None, "errors": [{"code": "INVALID_INPUT", "message": message}]}
+        for message in [
+            "`make` cannot contain NUL characters.",
+            SURROGATE.format("model"),
+            "`bodyType` cannot contain NUL characters.",
+            too_long.format(4 + 1 + 256 + 1 + 128),
+        ]
+    ]
+    assert kept == {"catalog": {"nodes": [{"label": "Togg T10X İstanbul"}]}}
+    assert _errors_logged(caplog) == []
