@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import logging
 import os
 import sys
@@ -28,6 +27,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
+import client_json
 import http_protocol
 import rest
 from access import KeyRing, exposure_problem, key_from_connection_params
@@ -92,15 +92,10 @@ class GraphQLApp(GraphQL[Context, None]):
         # `map`, GET's `variables`) is an object, or a list for a batch;
         # Strawberry calls `.get` on what it gets, so a bare 5 was a 500.
         try:
-            value = json.loads(data)
-        except RecursionError:  # `[[[[...` nested past the decoder's limit
-            raise HTTPException(400, "The request's JSON is nested too deeply.") from None
-        except json.JSONDecodeError:
-            raise  # Strawberry answers 400 itself
-        except ValueError:  # a number of more digits than int() accepts (4,300)
-            raise HTTPException(
-                400, "A number in the request's JSON has more digits than any value takes."
-            ) from None
+            value = client_json.loads(data)
+        except client_json.InvalidJSON as exc:  # nested too deeply, or a number too long
+            raise HTTPException(400, exc.message) from None
+        # JSONDecodeError goes on: Strawberry answers 400 itself
         if not isinstance(value, (dict, list)):
             raise HTTPException(
                 400, "A GraphQL request must be a JSON object (a list for a batch)."

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -89,22 +91,51 @@ async def existing_keys(session: AsyncSession, *, keys: Sequence[str]) -> set[st
 
 async def insert_entries(
     session: AsyncSession, *, entries: Sequence[CatalogEntryRow]
-) -> Sequence[CatalogEntryRow]:
-    for entry in entries:
-        session.add(entry)
-    await bump_version(session)
-    return entries
+) -> list[CatalogEntryRow]:
+    """Inserts, in one statement, the entries whose key no row has, and returns
+    the rows it stored. One whose key is taken, even by a client or replica
+    whose transaction commits while this one runs, is left out without an error
+    (ON CONFLICT DO NOTHING: there is no window between a check and the
+    insert). The version moves once, and only when a row was stored."""
+    if not entries:
+        return []
+    # In key order: two transactions that insert the same keys then wait for
+    # each other in one order, never each for the other (a deadlock on PostgreSQL).
+    values = [entry.model_dump(exclude={"id"}) for entry in sorted(entries, key=_key)]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(CatalogEntryRow)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(CatalogEntryRow)
+    )
+    stored = list((await session.exec(statement)).scalars().all())
+    if stored:
+        await bump_version(session)
+    return stored
+
+
+def _key(entry: CatalogEntryRow) -> str:
+    return entry.key
 
 
 async def get_entry(session: AsyncSession, *, entry_id: int) -> CatalogEntryRow | None:
     return await session.get(CatalogEntryRow, entry_id)
 
 
-async def save_entry(session: AsyncSession, *, entry: CatalogEntryRow) -> CatalogEntryRow:
+async def save_entry(session: AsyncSession, *, entry: CatalogEntryRow) -> bool:
+    """Writes the entry's changes and moves the version. False, with the
+    transaction rolled back and nothing written, when another row has its key:
+    one added or renamed by another client since the caller looked."""
     entry.updated_at = utcnow()
     session.add(entry)
+    try:
+        await session.flush()
+    except IntegrityError:  # the unique key: the only constraint a change can break
+        await session.rollback()
+        return False
     await bump_version(session)
-    return entry
+    return True
 
 
 async def delete_entries(session: AsyncSession, *, ids: Sequence[int]) -> list[int]:

@@ -201,19 +201,24 @@ class BlobRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+# The longest each catalog column holds, in characters (PostgreSQL's varchar
+# counts characters; SQLite takes any length, so the resolver checks them).
+CATALOG_LENGTHS = {"make": 64, "model": 128, "body_type": 64, "key": 300}
+
+
 class CatalogEntryRow(SQLModel, table=True):
     __tablename__ = "catalog_entries"
 
     id: int | None = Field(default=None, primary_key=True)
-    make: str = Field(max_length=64)
-    model: str = Field(max_length=128)
-    body_type: str | None = Field(default=None, max_length=64)
+    make: str = Field(max_length=CATALOG_LENGTHS["make"])
+    model: str = Field(max_length=CATALOG_LENGTHS["model"])
+    body_type: str | None = Field(default=None, max_length=CATALOG_LENGTHS["body_type"])
     year_from: int | None = None
     year_to: int | None = None
     enabled: bool = Field(default=True, index=True)
     # The label in lower case with single spaces: what duplicates are told by,
     # and what `search` looks in.
-    key: str = Field(max_length=300, sa_column_kwargs={"unique": True})
+    key: str = Field(max_length=CATALOG_LENGTHS["key"], sa_column_kwargs={"unique": True})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -4,18 +4,17 @@ replica's recognizer before its next batch (see db/catalog.py)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from db import catalog as db_catalog
 from db.catalog import catalog_key
-from db.models import CatalogEntryRow
+from db.models import CATALOG_LENGTHS, CatalogEntryRow
 from errors import AppError, Duplicate, EmptyName, InvalidInput, NotFound, TooMany
 from recognition.prompts import entry_label
-from resolvers.ids import MAX_ID, decode_cursor
+from resolvers.ids import decode_cursor, parse_id
+from resolvers.text import check_text
 from services import Services
 
 MAX_PAGE_SIZE = 100
@@ -47,18 +46,8 @@ class EntryChanges:
 
 
 def parse_entry_id(value: str | int) -> int:
-    """7, "7" or the global id of CatalogEntry 7."""
-    text = str(value).strip()
-    if not text.isascii() or not text.isdigit():
-        try:
-            kind, _, text = base64.b64decode(text, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            kind = ""
-        if kind != "CatalogEntry":
-            text = ""
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_ID:
-        raise NotFound(f"No catalog entry with id {value!r}.")
-    return int(text)
+    """7, "7" or the global id of CatalogEntry 7; NotFound for anything else."""
+    return parse_id(value, kind="CatalogEntry", noun="catalog entry")
 
 
 def _clean(entry: NewEntry) -> CatalogEntryRow:
@@ -66,9 +55,11 @@ def _clean(entry: NewEntry) -> CatalogEntryRow:
     if not make or not model:
         raise EmptyName("A catalog entry needs both a make and a model.")
     body = " ".join((entry.body_type or "").split()) or None
-    for name, text, limit in (("make", make, 64), ("model", model, 128), ("bodyType", body, 64)):
-        if text and len(text) > limit:
-            raise InvalidInput(f"`{name}` is longer than {limit} characters.")
+    fields = (("make", "make", make), ("model", "model", model), ("bodyType", "body_type", body))
+    for name, column, text in fields:
+        check_text(name, text)
+        if text and len(text) > CATALOG_LENGTHS[column]:
+            raise InvalidInput(f"`{name}` is longer than {CATALOG_LENGTHS[column]} characters.")
     years = [y for y in (entry.year_from, entry.year_to) if y is not None]
     if any(not FIRST_YEAR <= y <= LAST_YEAR for y in years):
         raise InvalidInput(f"Years must be between {FIRST_YEAR} and {LAST_YEAR}.")
@@ -88,7 +79,20 @@ def _clean(entry: NewEntry) -> CatalogEntryRow:
         key="",
     )
     row.key = catalog_key(entry_label(row))
+    # Lower case can be longer: "İ" is two characters in it ("i" and a dot).
+    if len(row.key) > CATALOG_LENGTHS["key"]:
+        raise InvalidInput(
+            f"The label is {len(row.key)} characters long in lower case (the form duplicates"
+            f" are told by), more than the {CATALOG_LENGTHS['key']} it may have."
+        )
     return row
+
+
+def _check_filters(search: str | None, make: str | None) -> None:
+    # No label is longer than a key, nor a make than its column: a longer
+    # filter could match nothing (and SQLite refuses LIKE patterns of 50 KB).
+    check_text("search", search, longest=CATALOG_LENGTHS["key"])
+    check_text("make", make, longest=CATALOG_LENGTHS["make"])
 
 
 async def list_entries(
@@ -101,6 +105,7 @@ async def list_entries(
 ) -> EntryPage:
     if not 0 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput(f"`first` must be between 0 and {MAX_PAGE_SIZE}.")
+    _check_filters(search, make)
     after_id = decode_cursor(after) if after else None
     async with svc.session() as session:
         rows = await db_catalog.list_entries(
@@ -110,6 +115,7 @@ async def list_entries(
 
 
 async def count_entries(svc: Services, *, search: str | None, make: str | None) -> int:
+    _check_filters(search, make)
     async with svc.session() as session:
         return await db_catalog.count_entries(session, search=search, make=make)
 
@@ -117,33 +123,43 @@ async def count_entries(svc: Services, *, search: str | None, make: str | None) 
 async def add_entries(
     svc: Services, entries: Sequence[NewEntry]
 ) -> list[CatalogEntryRow | AppError]:
-    """One outcome per entry, in order; the valid ones are added together."""
+    """One outcome per entry, in order; the valid ones are added together.
+    An entry already stored, or stored by another client while this runs, is
+    DUPLICATE; so is the second of the same label in one batch."""
     limit = svc.settings.max_batch_ids
     if len(entries) > limit:
         raise TooMany(f"At most {limit} entries can be added at once; got {len(entries)}.")
     outcomes: list[CatalogEntryRow | AppError] = []
+    wanted: dict[str, CatalogEntryRow] = {}
     for entry in entries:
         try:
-            outcomes.append(_clean(entry))
+            row = _clean(entry)
         except AppError as exc:
             outcomes.append(exc)
+            continue
+        if row.key in wanted:
+            outcomes.append(_duplicate(row))
+        else:
+            wanted[row.key] = row
+            outcomes.append(row)
+    if not wanted:
+        return outcomes
     async with svc.session(write=True) as session:
-        fresh = [o for o in outcomes if isinstance(o, CatalogEntryRow)]
-        taken = await db_catalog.existing_keys(session, keys=[r.key for r in fresh])
-        accepted: list[CatalogEntryRow] = []
-        for index, outcome in enumerate(outcomes):
-            if not isinstance(outcome, CatalogEntryRow):
-                continue
-            if outcome.key in taken:
-                label = entry_label(outcome)
-                outcomes[index] = Duplicate(f"{label!r} is already in the catalog.")
-                continue
-            taken.add(outcome.key)
-            accepted.append(outcome)
-        if accepted:
-            await db_catalog.insert_entries(session, entries=accepted)
-            await session.commit()
-    return outcomes
+        stored = {
+            row.key: row
+            for row in await db_catalog.insert_entries(session, entries=list(wanted.values()))
+        }
+        await session.commit()
+    # A valid entry that was not stored lost to one already there, or to one
+    # another client stored while this ran.
+    return [
+        stored.get(o.key) or _duplicate(o) if isinstance(o, CatalogEntryRow) else o
+        for o in outcomes
+    ]
+
+
+def _duplicate(row: CatalogEntryRow) -> Duplicate:
+    return Duplicate(f"{entry_label(row)!r} is already in the catalog.")
 
 
 async def update_entry(
@@ -164,10 +180,12 @@ async def update_entry(
         )
         cleaned = _clean(merged)
         if cleaned.key != row.key and await db_catalog.existing_keys(session, keys=[cleaned.key]):
-            raise Duplicate(f"{entry_label(cleaned)!r} is already in the catalog.")
+            raise _duplicate(cleaned)
         for name in ("make", "model", "body_type", "year_from", "year_to", "enabled", "key"):
             setattr(row, name, getattr(cleaned, name))
-        await db_catalog.save_entry(session, entry=row)
+        # False: another client took the label between the check above and now.
+        if not await db_catalog.save_entry(session, entry=row):
+            raise _duplicate(cleaned)
         await session.commit()
         return row
 

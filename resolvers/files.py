@@ -17,6 +17,7 @@ from errors import AppError, InvalidInput, NotFound, Unavailable
 from events import FileEventKind
 from resolvers import blobs
 from resolvers.ids import MAX_ID, decode_cursor, parse_file_id
+from resolvers.text import check_text
 from services import Services
 from storage.decode_pool import decoded_bytes
 from storage.objects import OpenObject, image_key, thumbnail_key
@@ -94,13 +95,8 @@ async def count_files(
 
 
 def _check_filters(search: str | None, make: str | None) -> None:
-    if search is not None and len(search) > MAX_SEARCH_LENGTH:
-        raise InvalidInput(
-            f"`search` is at most {MAX_SEARCH_LENGTH} characters long; got {len(search):,}."
-        )
-    # PostgreSQL text cannot hold NUL, and refuses a query that carries one.
-    if "\x00" in (search or "") or "\x00" in (make or ""):
-        raise InvalidInput("`search` and `make` cannot contain NUL characters.")
+    check_text("search", search, longest=MAX_SEARCH_LENGTH)
+    check_text("make", make)
 
 
 # Renders one file of the listing: a tuple in db/listing.FILE_FIELDS order and

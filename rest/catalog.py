@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.middleware import Middleware
@@ -10,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+import client_json
 from config import Settings
 from db.models import CatalogEntryRow
 from errors import AppError, InvalidInput
@@ -17,10 +17,11 @@ from middleware.body_limit import BodyLimit
 from recognition.prompts import entry_label
 from resolvers import catalog
 from resolvers.catalog import NewEntry
-from resolvers.ids import encode_cursor
+from resolvers.ids import encode_cursor, small_number
 from rest.state import services_of
 
 _FIELDS = {"make": str, "model": str, "body_type": str, "year_from": int, "year_to": int}
+_KINDS = {str: "a string", int: "a whole number"}
 
 
 def entry_json(row: CatalogEntryRow) -> dict[str, Any]:
@@ -40,12 +41,12 @@ def entry_json(row: CatalogEntryRow) -> dict[str, Any]:
 async def list_catalog(request: Request) -> JSONResponse:
     svc = services_of(request)
     params = request.query_params
-    limit = params.get("limit", "100")
-    if not limit.isdigit():
-        raise InvalidInput("`limit` must be a whole number from 0 to 100.")
+    limit = small_number(params.get("limit", "100"))
+    if limit is None or limit > catalog.MAX_PAGE_SIZE:
+        raise InvalidInput(f"`limit` must be a whole number from 0 to {catalog.MAX_PAGE_SIZE}.")
     page = await catalog.list_entries(
         svc,
-        first=int(limit),
+        first=limit,
         after=params.get("after") or None,
         search=params.get("search") or None,
         make=params.get("make") or None,
@@ -70,7 +71,7 @@ def _new_entry(item: object) -> NewEntry:
         value = item.get(name)
         # bool is an int in Python, but never a year
         if value is not None and (type(value) is not kind):
-            raise InvalidInput(f"`{name}` must be a {kind.__name__} or null.")
+            raise InvalidInput(f"`{name}` must be {_KINDS[kind]} or null.")
     enabled = item.get("enabled", True)
     if not isinstance(enabled, bool):
         raise InvalidInput("`enabled` must be true or false.")
@@ -87,7 +88,9 @@ def _new_entry(item: object) -> NewEntry:
 async def add_to_catalog(request: Request) -> JSONResponse:
     svc = services_of(request)
     try:
-        body = json.loads(await request.body())
+        body = client_json.loads(await request.body())
+    except client_json.InvalidJSON as exc:
+        raise InvalidInput(exc.message) from None
     except ValueError:
         body = None
     if not isinstance(body, list) or not body:

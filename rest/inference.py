@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+import client_json
 from config import Settings
 from errors import AppError, InvalidInput, StillQueued
 from middleware.body_limit import BodyLimit
@@ -33,8 +32,8 @@ async def infer(request: Request) -> JSONResponse:
 async def infer_batch(request: Request) -> JSONResponse:
     svc = services_of(request)
     try:
-        ids = json.loads(await request.body())
-    except ValueError:
+        ids = client_json.loads(await request.body())
+    except ValueError:  # not JSON, or JSON nested too deeply or with a number too long
         ids = None
     # bool is an int in Python, but never an id
     if not isinstance(ids, list) or not ids or not all(type(i) is int for i in ids):

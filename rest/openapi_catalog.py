@@ -25,8 +25,10 @@ def catalog_schemas() -> Json:
         "NewCatalogEntry": {
             "type": "object",
             "description": "Each entry is checked on its own: an empty make or model, a year"
-            " outside 1886-2100 or a duplicate comes back in `errors` with the entry's index,"
-            " and the other entries are still added.",
+            " outside 1886-2100, text over its length (make 64, model 128, body_type 64; the"
+            " label 300 in lower case) or holding NUL or a lone surrogate, or a duplicate"
+            " (one added by another client at the same moment included) comes back in"
+            " `errors` with the entry's index, and the other entries are still added.",
             "required": ["make"],
             "properties": {
                 "make": _t("string"),
@@ -58,7 +60,10 @@ def catalog_paths() -> Json:
                             }
                         ),
                     ),
-                    "400": _error("A bad `limit` or `after`."),
+                    "400": _error(
+                        "A bad `limit` or `after`; a `search` over 300 characters or a `make`"
+                        " over 64, or either holding NUL."
+                    ),
                 },
                 parameters=(
                     _query("search", "Part of the label, any case.", _t("string")),
@@ -96,7 +101,10 @@ def catalog_paths() -> Json:
                             }
                         ),
                     ),
-                    "400": _error("Not a non-empty list of entries, or more than MAX_BATCH_IDS."),
+                    "400": _error(
+                        "Not a non-empty list of entries (JSON nested too deeply, or with a"
+                        " number of thousands of digits, included), or more than MAX_BATCH_IDS."
+                    ),
                     "413": _error("The body is over its size limit."),
                 },
                 description="Every replica's recognizer sees the new names before its next batch.",

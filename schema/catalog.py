@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry import Info
 
-from db.models import CatalogEntryRow
+from db.models import CATALOG_LENGTHS, CatalogEntryRow
 from errors import AppError
 from recognition.prompts import entry_label
 from resolvers import catalog
@@ -163,9 +163,19 @@ class CatalogQueries:
         first: int = 20,
         after: str | None = None,
         search: Annotated[
-            str | None, strawberry.argument(description="Part of the label, any case.")
+            str | None,
+            strawberry.argument(
+                description="Part of the label, any case; at most"
+                f" {CATALOG_LENGTHS['key']} characters (longer is INVALID_INPUT)."
+            ),
         ] = None,
-        make: Annotated[str | None, strawberry.argument(description="This make, any case.")] = None,
+        make: Annotated[
+            str | None,
+            strawberry.argument(
+                description="This make, any case; at most"
+                f" {CATALOG_LENGTHS['make']} characters (longer is INVALID_INPUT)."
+            ),
+        ] = None,
     ) -> CatalogEntryConnection:
         page = await catalog.list_entries(
             info.context.services, first=first, after=after, search=search, make=make

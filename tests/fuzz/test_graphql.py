@@ -5,6 +5,7 @@ unexpected (masked) error or a 5xx, and the server keeps answering."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,14 +97,25 @@ def test_every_mutation(client: TestClient, field: str, mode: Mode) -> None:
     _still_serving(client)
 
 
+def _global(type_name: str, digits: str) -> str:
+    """A global id around any digits (`global_id` takes an int, which 5,000
+    digits cannot be turned into text from)."""
+    return base64.b64encode(f"{type_name}:{digits}".encode()).decode()
+
+
 # Ids as a client might get them wrong: odd text, huge and negative numbers,
 # global ids of other types or with junk inside, unicode, NUL, and null.
 HOSTILE_IDS = st.one_of(
     st.text(max_size=40),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
     st.integers(min_value=-(2**40), max_value=2**40).map(lambda n: global_id("File", n)),
+    st.integers(min_value=-(2**40), max_value=2**40).map(lambda n: global_id("CatalogEntry", n)),
     st.text(max_size=12).map(lambda t: global_id(t, 1)),
-    st.sampled_from(["", " ", "\x00", "1e9", "0x10", "٣", "1.5", "RmlsZTox", "RmlsZTo=", "null"]),
+    st.sampled_from(
+        ["", " ", "\x00", "1e9", "0x10", "٣", "²", "1.5", "RmlsZTox", "RmlsZTo=", "null"]
+    ),
+    # past the 4,300 digits int() converts, with and without leading zeros
+    st.sampled_from(["9" * 5000, "0" * 5000 + "1", _global("CatalogEntry", "9" * 5000)]),
     st.none(),
 )
 ID_OPERATIONS = [
@@ -111,6 +123,9 @@ ID_OPERATIONS = [
     "mutation ($id: ID!) { inferFile(id: $id) { file { id } errors { code message } } }",
     "mutation ($id: ID!) { reprocessFile(id: $id) { file { id } errors { code } } }",
     "mutation ($id: ID!) { deleteFile(id: $id) { deletedId errors { code } } }",
+    "mutation ($id: ID!) { updateCatalogEntry(id: $id, changes: {enabled: true})"
+    " { entry { id } errors { code } } }",
+    "mutation ($id: ID!) { removeCatalogEntries(ids: [$id]) { removedIds errors { code } } }",
 ]
 
 
@@ -147,6 +162,13 @@ def test_hostile_pages_names_and_id_lists(
         client,
         "query ($first: Int, $after: String, $name: String) {"
         " files(first: $first, after: $after, search: $name) { totalCount edges { cursor } } }",
+        {"first": first, "after": after, "name": name},
+    )
+    _post(
+        client,
+        "query ($first: Int, $after: String, $name: String) {"
+        " catalog(first: $first, after: $after, search: $name, make: $name)"
+        " { totalCount edges { cursor } } }",
         {"first": first, "after": after, "name": name},
     )
     _post(
