@@ -399,3 +399,23 @@ def test_boxes_of_a_photo_taken_sideways_are_in_its_upright_pixels(
         assert box["y"] + box["height"] <= 640
     # The detector saw the photo upright: its tallest box reaches below 480.
     assert max(v["box"]["y"] + v["box"]["height"] for v in vehicles) > 480
+
+
+def test_a_thin_box_is_classified_on_its_central_part_within_the_ratio(
+    make_vehicle_settings: Callable[..., Settings],
+) -> None:
+    # A detector's box may be 8 x 800 in a photo of any shape: the classifier
+    # reads its central 8 x 160, as it reads a stored strip.
+    with TestClient(create_app(make_vehicle_settings(detector=None))) as client:
+        image = car(PAINTS["blue"], width=600, height=800, noise=8, seed=2)
+        file_id = upload(client, image)
+        svc = services(client)
+        row = portal_run(client, lambda: get_file(svc, file_id))
+        path = svc.settings.upload_dir / image_key(row.sha256)
+        thin, centre = Box(300, 0, 8, 800), Box(300, 320, 8, 160)
+        refs = [ImageRef(path, "image/png", box=thin), ImageRef(path, "image/png", box=centre)]
+        recognizer = svc.recognizer
+        assert isinstance(recognizer, VehicleRecognizer)
+        outcomes = portal_run(client, lambda: recognizer.classifier.recognize(refs))
+    thin_guesses, centre_guesses = ([(g.label, g.score) for g in o.guesses] for o in outcomes)
+    assert thin_guesses == centre_guesses
