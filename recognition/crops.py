@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from recognition.base import Box, DecodedImage, ImageRef
-from storage.aspect import over_ratio, within_aspect
+from storage.aspect import central_box, over_ratio, within_aspect
 from storage.decode import open_upright_rgb
 from storage.decode_pool import decoded_bytes
 
@@ -53,6 +53,16 @@ def decode(ref: ImageRef, *, fit: int) -> DecodedImage:
     with Image.open(ref.path) as header:
         full_width, full_height = upright_size(header)
     return DecodedImage(open_upright_rgb(ref.path, fit=fit), full_width, full_height)
+
+
+def detector_view(decoded: DecodedImage, *, max_ratio: float) -> tuple[Image.Image, Box]:
+    """What a detector looks at in a decoded photo: its central part within the
+    ratio, and where that part lies in full-size pixels, to put its boxes back
+    in the photo's own coordinates."""
+    box = Box(*central_box(decoded.full_width, decoded.full_height, max_ratio=max_ratio))
+    if (box.width, box.height) == (decoded.full_width, decoded.full_height):
+        return decoded.pixels, box
+    return crop_decoded(decoded, box), box
 
 
 def open_ref(ref: ImageRef, *, fit: int, max_ratio: float) -> Image.Image:
