@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     allowed_types: Annotated[tuple[str, ...], NoDecode] = ("image/jpeg", "image/png")
     max_files_per_request: int = Field(default=20, ge=1)
     max_image_pixels: int = Field(default=64_000_000, ge=1)
+    # How many times an image's long side may be its short side (20: 20:1).
+    # Image processors resize the short side up to the model's input, so a
+    # 1 x 2000 strip became a 224 x 448,000 array (1.2 GB): uploads over it are
+    # refused, and what recognition reads is cut to its central part within it
+    # (storage/aspect.py). What a recognition may cost grows with it.
+    max_aspect_ratio: float = Field(default=20, ge=1)
     max_filename_length: int = Field(default=200, ge=16)
     thumbnail_size: int = Field(default=256, ge=16, le=2048)
     # Decoded pixels held at once by all decodes together (uploads, thumbnails,

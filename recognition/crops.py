@@ -2,7 +2,11 @@
 an ImageRef's box names, decoded no larger than needed, or taken from an image
 already decoded, so that a photo with several vehicles is decoded once (a
 region too small in a reduced decode to cover the model's input is decoded
-again, at the scale it needs)."""
+again, at the scale it needs).
+
+Whatever a model reads comes from here, cut to its central part within
+MAX_ASPECT_RATIO (storage/aspect.py): a file stored before the rule, or a
+detector's thin box, never reaches an image processor over it."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from recognition.base import Box, DecodedImage, ImageRef
+from storage.aspect import central_box, over_ratio, within_aspect
 from storage.decode import open_upright_rgb
 from storage.decode_pool import decoded_bytes
 
@@ -50,10 +55,26 @@ def decode(ref: ImageRef, *, fit: int) -> DecodedImage:
     return DecodedImage(open_upright_rgb(ref.path, fit=fit), full_width, full_height)
 
 
-def open_ref(ref: ImageRef, *, fit: int) -> Image.Image:
-    """What `ref` shows (its box, or all of it), upright RGB. `fit` is the side
-    the model resizes to: a file is decoded just large enough that the region
-    still covers it (JPEGs at reduced scale when they can)."""
+def detector_view(decoded: DecodedImage, *, max_ratio: float) -> tuple[Image.Image, Box]:
+    """What a detector looks at in a decoded photo: its central part within the
+    ratio, and where that part lies in full-size pixels, to put its boxes back
+    in the photo's own coordinates."""
+    box = Box(*central_box(decoded.full_width, decoded.full_height, max_ratio=max_ratio))
+    if (box.width, box.height) == (decoded.full_width, decoded.full_height):
+        return decoded.pixels, box
+    return crop_decoded(decoded, box), box
+
+
+def open_ref(ref: ImageRef, *, fit: int, max_ratio: float) -> Image.Image:
+    """What `ref` shows (its box, or all of it), upright RGB, cut to its central
+    part within `max_ratio`. `fit` is the side the model resizes to: a file is
+    decoded just large enough that the region still covers it (JPEGs at reduced
+    scale when they can); the cut keeps the short side, so it changes nothing
+    there."""
+    return within_aspect(_region(ref, fit=fit), max_ratio=max_ratio)
+
+
+def _region(ref: ImageRef, *, fit: int) -> Image.Image:
     if ref.decoded is not None:
         region = crop_decoded(ref.decoded, ref.box)
         reduced = ref.decoded.pixels.width < ref.decoded.full_width
@@ -104,6 +125,23 @@ def _corners(decoded: DecodedImage, box: Box | None) -> tuple[int, int, int, int
     right = min(width, max(left + 1, math.ceil((box.x + box.width) * sx)))
     bottom = min(height, max(top + 1, math.ceil((box.y + box.height) * sy)))
     return left, top, right, bottom
+
+
+def image_bytes(ref: ImageRef, *, fit: int, max_ratio: float) -> bytes:
+    """What a backend that takes bytes (the remote one) is sent: the file's own
+    bytes, as ever, when all of it is to be read and its shape is within the
+    ratio; else what open_ref reads, as a JPEG of its own (a region, or the
+    central part of a file stored before MAX_ASPECT_RATIO: the model behind the
+    API resizes as ours do). Raises OSError or ValueError when it cannot be read."""
+    if ref.box is None and ref.decoded is None:
+        if ref.width and ref.height:
+            size = ref.width, ref.height
+        else:
+            with Image.open(ref.path) as header:
+                size = header.size
+        if not over_ratio(*size, max_ratio=max_ratio):
+            return ref.path.read_bytes()
+    return jpeg_bytes(open_ref(ref, fit=fit, max_ratio=max_ratio))
 
 
 def jpeg_bytes(image: Image.Image, *, quality: int = 95) -> bytes:

@@ -26,7 +26,7 @@ from transformers.utils import logging as hf_logging
 from config import Settings
 from recognition.base import Box, DecodedImage, ImageRef, VehicleKind
 from recognition.batcher import MicroBatcher
-from recognition.crops import decode
+from recognition.crops import decode, detector_view
 from recognition.loading import LazyModel
 from recognition.local import _input_side, _with_precision, resolve_engine
 from storage.decode_pool import MB, DecodePool, decoded_bytes
@@ -43,6 +43,10 @@ KINDS: dict[str, VehicleKind] = {
 }
 # Smaller boxes hold too few pixels to classify.
 MIN_SIDE = 8
+# The short side the detector's input keeps at least, whatever the photo's
+# shape: YOLOS rounds its sides down to multiples of 16 (a side under 16 becomes
+# 0, an error from inside transformers), and 32 is DETR's backbone stride.
+MIN_INPUT_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,9 @@ class Detection:
 @dataclass(frozen=True)
 class _Prepared:
     inputs: dict[str, torch.Tensor]
-    size: tuple[int, int]  # (height, width) of the photo, for the boxes
+    # What the detector saw, in full-size pixels of the photo: all of it, or
+    # its central part within MAX_ASPECT_RATIO. Boxes are put back from it.
+    seen: Box
 
 
 class Detector(LazyModel):
@@ -72,6 +78,7 @@ class Detector(LazyModel):
         self._processor: Any = None
         self._kinds: dict[int, VehicleKind] = {}
         self._fit = 800
+        self._max_ratio = settings.max_aspect_ratio  # and what the processor can take
         self._dtype = torch.float32
         # The detector always runs on torch (its precision as PRECISION says).
         _, self.precision = resolve_engine("torch", settings.precision)
@@ -97,10 +104,14 @@ class Detector(LazyModel):
         return decoded, await self._batcher.submit(prepared)
 
     def _prepare(self, ref: ImageRef) -> tuple[DecodedImage, _Prepared]:
+        # The whole photo is handed on (the vehicles are cropped from it); the
+        # detector sees its central part within MAX_ASPECT_RATIO, or within what
+        # its processor can take: YOLOS's made a 1 x 4000 strip 0 pixels wide.
         decoded = decode(ref, fit=self._fit)
-        inputs = self._processor(images=[decoded.pixels], return_tensors="pt")
+        pixels, seen = detector_view(decoded, max_ratio=self._max_ratio)
+        inputs = self._processor(images=[pixels], return_tensors="pt")
         tensors = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
-        return decoded, _Prepared(tensors, (decoded.full_height, decoded.full_width))
+        return decoded, _Prepared(tensors, seen)
 
     async def _run_batch(self, batch: list[_Prepared]) -> list[list[Detection]]:
         loop = asyncio.get_running_loop()
@@ -129,14 +140,16 @@ class Detector(LazyModel):
                 results = self._processor.post_process_object_detection(
                     outputs,
                     threshold=self._settings.detector_threshold,
-                    target_sizes=[item.size for item in items],
+                    target_sizes=[(item.seen.height, item.seen.width) for item in items],
                 )
             for index, item, result in zip(indices, items, results, strict=True):
-                found[index] = self._vehicles(result, item.size)
+                found[index] = self._vehicles(result, item.seen)
         return found
 
-    def _vehicles(self, result: dict[str, torch.Tensor], size: tuple[int, int]) -> list[Detection]:
-        height, width = size
+    def _vehicles(self, result: dict[str, torch.Tensor], seen: Box) -> list[Detection]:
+        """Vehicles in `result`, whose boxes are in pixels of `seen`, with boxes
+        in the photo's own pixels."""
+        width, height = seen.width, seen.height
         vehicles = []
         scores: list[float] = result["scores"].tolist()
         labels: list[int] = result["labels"].tolist()
@@ -149,7 +162,7 @@ class Detector(LazyModel):
             right, bottom = min(width, math.ceil(x1)), min(height, math.ceil(y1))
             if right - left < MIN_SIDE or bottom - top < MIN_SIDE:
                 continue
-            box = Box(left, top, right - left, bottom - top)
+            box = Box(seen.x + left, seen.y + top, right - left, bottom - top)
             vehicles.append(Detection(box, float(score), kind))
         vehicles.sort(key=lambda d: d.score, reverse=True)
         return vehicles[: self._settings.detector_max_vehicles]
@@ -165,6 +178,7 @@ class Detector(LazyModel):
         if not kinds:
             raise ValueError(f"the model detects none of {', '.join(sorted(set(KINDS)))}")
         self._fit = _input_side(processor)
+        self._max_ratio = min(self._settings.max_aspect_ratio, _processor_ratio(processor))
         model, self._dtype = _with_precision(model.eval(), self.precision)
         self._processor, self._kinds, self._model = processor, kinds, model
         log.info(
@@ -181,3 +195,17 @@ class Detector(LazyModel):
             "(config.json, weights, preprocessor_config.json), or unset it to classify "
             "whole photos."
         )
+
+
+def _processor_ratio(processor: Any) -> float:
+    """The most elongated shape the processor keeps MIN_INPUT_SIDE pixels of on
+    its short side: one that fits the long side into N pixels (YOLOS and DETR's
+    `longest_edge`, or a `max_height` x `max_width` box) can take N / 32 : 1
+    (41:1 for DETR's 1333). One that resizes to a fixed size takes any shape."""
+    size = getattr(processor, "size", None)
+    sides = []
+    for key in ("longest_edge", "max_height", "max_width"):
+        value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+        if isinstance(value, int):
+            sides.append(value)
+    return max(1.0, min(sides) / MIN_INPUT_SIDE) if sides else math.inf

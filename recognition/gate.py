@@ -46,8 +46,10 @@ class VehicleGate:
 
     side = 224
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, *, max_ratio: float, threads: int | None = None) -> None:
+        """`max_ratio`: MAX_ASPECT_RATIO; the gate reads what the classifier read."""
         self._model: Any = None
+        self._max_ratio = max_ratio
         self._threads = threads
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vehicle-gate")
 
@@ -67,7 +69,8 @@ class VehicleGate:
 
     def pixels(self, ref: ImageRef) -> torch.Tensor:
         # The whole photo, or the box's region (a vehicle the detector found).
-        image = open_ref(ref, fit=self.side).resize((self.side, self.side))
+        region = open_ref(ref, fit=self.side, max_ratio=self._max_ratio)
+        image = region.resize((self.side, self.side))
         array = (np.asarray(image, dtype=np.float32) / 255 - _MEAN) / _STD
         return torch.from_numpy(array).permute(2, 0, 1)[None]
 
@@ -98,7 +101,11 @@ class WithVerdicts:
         self.backend = inner.backend
         self.model_id = inner.model_id
         self._settings = settings
-        self._gate = VehicleGate() if settings.vehicle_gate == "efficientnet" else None
+        self._gate = (
+            VehicleGate(max_ratio=settings.max_aspect_ratio)
+            if settings.vehicle_gate == "efficientnet"
+            else None
+        )
 
     async def start(self) -> None:
         await self.inner.start()

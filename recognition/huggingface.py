@@ -24,9 +24,10 @@ import aiohttp
 import anyio
 
 from config import Settings
-from errors import AppError, UpstreamError
+from errors import AppError, InvalidImage, UpstreamError
 from recognition.base import Guess, ImageRef, Recognition, RecognizerStatus
-from recognition.crops import jpeg_bytes, open_ref
+from recognition.crops import image_bytes
+from storage.decode import without_paths
 
 log = logging.getLogger("cars.recognizer")
 
@@ -82,10 +83,14 @@ class HuggingFaceRecognizer:
         return list(await asyncio.gather(*(self._recognize_one(ref) for ref in images)))
 
     async def _recognize_one(self, ref: ImageRef) -> Recognition | AppError:
-        if ref.box is None:  # the file's own bytes, as ever
-            data = await anyio.Path(ref.path).read_bytes()
-        else:  # a region: cropped here, sent as a JPEG of its own
-            data = await anyio.to_thread.run_sync(lambda: jpeg_bytes(open_ref(ref, fit=_FIT)))
+        max_ratio = self._settings.max_aspect_ratio
+        try:
+            data = await anyio.to_thread.run_sync(
+                lambda: image_bytes(ref, fit=_FIT, max_ratio=max_ratio)
+            )
+        except (OSError, ValueError) as exc:
+            # OSError's message names the file: never show the server's paths
+            return InvalidImage(f"The stored image could not be decoded: {without_paths(str(exc))}")
         payload = {
             "inputs": base64.b64encode(data).decode(),
             "parameters": {"top_k": self._settings.top_k},

@@ -93,7 +93,8 @@ class LocalRecognizer(LazyModel):
         )
 
     def _preprocess(self, ref: ImageRef) -> tuple[torch.Tensor, ColorGuess]:
-        image = open_ref(ref, fit=self._fit)  # the whole photo, or the box's region
+        # The whole photo, or the box's region, within MAX_ASPECT_RATIO.
+        image = open_ref(ref, fit=self._fit, max_ratio=self._settings.max_aspect_ratio)
         pixels: torch.Tensor = self._processor(images=[image], return_tensors="pt")["pixel_values"]
         # The colour from the same pixels (about 2 ms): no second decode for it.
         return pixels, pixel_color(image)

@@ -35,6 +35,7 @@ from recognition.base import (
 )
 from recognition.color import pixel_color
 from recognition.crops import crop_decoded, decode, decode_cost, open_ref
+from storage.aspect import within_aspect
 from storage.decode import without_paths
 from storage.decode_pool import MB, DecodePool, decoded_bytes
 
@@ -56,6 +57,7 @@ class VehicleRecognizer:
         self.classifier = classifier
         self.backend = classifier.backend
         self.model_id = classifier.model_id
+        self._max_ratio = settings.max_aspect_ratio
         self._own_decoder = decoder is None
         self._decoder = decoder or DecodePool(memory_bytes=settings.decode_memory_mb * MB)
         self.detector: Detector | None = None
@@ -110,7 +112,7 @@ class VehicleRecognizer:
         started = time.perf_counter()
         try:
             color = await self._decoder.run(
-                lambda: _color_of(ref), cost=decode_cost(ref, fit=_COLOR_FIT)
+                lambda: _color_of(ref, self._max_ratio), cost=decode_cost(ref, fit=_COLOR_FIT)
             )
         except (OSError, ValueError):
             return outcome  # the classifier read it; a colour is a bonus
@@ -131,7 +133,7 @@ class VehicleRecognizer:
             if isinstance(outcome, AppError):
                 return outcome
             color = outcome.color or await self._decoder.run(
-                lambda: _color_of(whole), cost=decode_cost(whole, fit=_COLOR_FIT)
+                lambda: _color_of(whole, self._max_ratio), cost=decode_cost(whole, fit=_COLOR_FIT)
             )
             return dataclasses.replace(
                 outcome,
@@ -152,7 +154,9 @@ class VehicleRecognizer:
             if isinstance(outcome, AppError):
                 return outcome
         recognitions = [o for o in outcomes if isinstance(o, Recognition)]
-        colors = await self._decoder.run(lambda: _colors(crops, recognitions), cost=0)
+        colors = await self._decoder.run(
+            lambda: _colors(crops, recognitions, self._max_ratio), cost=0
+        )
         vehicles = [
             Vehicle(box=d.box, score=d.score, kind=d.kind, guesses=r.guesses, color=c)
             for d, r, c in zip(found, recognitions, colors, strict=True)
@@ -181,14 +185,20 @@ def _sharp_enough(whole: ImageRef, boxes: list[Box]) -> DecodedImage:
     )
 
 
-def _color_of(ref: ImageRef) -> ColorGuess:
+def _color_of(ref: ImageRef, max_ratio: float) -> ColorGuess:
+    """The colour of what the classifier read (open_ref's region)."""
     if ref.decoded is not None:  # colour needs no more pixels than the decode has
-        return pixel_color(crop_decoded(ref.decoded, ref.box))
-    return pixel_color(open_ref(ref, fit=_COLOR_FIT))
+        region = crop_decoded(ref.decoded, ref.box)
+        return pixel_color(within_aspect(region, max_ratio=max_ratio))
+    return pixel_color(open_ref(ref, fit=_COLOR_FIT, max_ratio=max_ratio))
 
 
-def _colors(crops: list[ImageRef], recognitions: list[Recognition]) -> list[ColorGuess]:
-    return [r.color or _color_of(ref) for ref, r in zip(crops, recognitions, strict=True)]
+def _colors(
+    crops: list[ImageRef], recognitions: list[Recognition], max_ratio: float
+) -> list[ColorGuess]:
+    return [
+        r.color or _color_of(ref, max_ratio) for ref, r in zip(crops, recognitions, strict=True)
+    ]
 
 
 def _since(started: float) -> float:

@@ -136,7 +136,9 @@ class ZeroShotRecognizer(LazyModel):
         )
 
     def _preprocess(self, ref: ImageRef) -> torch.Tensor:
-        image = open_ref(ref, fit=self._fit)  # the whole photo, or the box's region
+        # The whole photo, or the box's region, within MAX_ASPECT_RATIO: CLIP's
+        # processor resizes the short side to 224, whatever the long one.
+        image = open_ref(ref, fit=self._fit, max_ratio=self._settings.max_aspect_ratio)
         pixels: torch.Tensor = self._image_processor(images=[image], return_tensors="pt")[
             "pixel_values"
         ]

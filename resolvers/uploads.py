@@ -97,6 +97,7 @@ async def _store(svc: Services, upload: Upload) -> FileRow:
                 blob.path,
                 allowed_types=settings.allowed_types,
                 max_pixels=settings.max_image_pixels,
+                max_aspect_ratio=settings.max_aspect_ratio,
             )
         )
         # The bytes go to disk (fsync, for the row committed after) while the

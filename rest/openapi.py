@@ -244,7 +244,10 @@ def _paths() -> Json:
     # not the request: any bytes are valid there.
     any_photo = _t("string", "A JPEG or PNG photo.", format="binary")
     refused = {
-        "400": _error("No file, an empty file, not an image, corrupt, truncated or a polyglot."),
+        "400": _error(
+            "No file, an empty file, not an image, corrupt, truncated, a polyglot, or more"
+            " elongated than MAX_ASPECT_RATIO (20:1 by default)."
+        ),
         "413": _error("Over the size limit."),
         "415": _error("A type or file name extension that is not accepted."),
     }

@@ -1,7 +1,8 @@
 """Deciding what an uploaded file really is, by its content.
 
 The checks run in order of cost: the leading bytes say which format the file
-claims to be, and its header how many pixels it has (`read_header`); Pillow
+claims to be, and its header how many pixels it has and in what shape
+(`read_header`: MAX_IMAGE_PIXELS, MAX_ASPECT_RATIO); Pillow
 then opens it with that format's decoder alone and decodes every pixel, under a
 pixel limit; last, anything after the image's end is refused, except a little
 NUL padding (`check_image`, to run on the decode pool).
@@ -18,6 +19,7 @@ from PIL import Image
 
 from errors import InvalidImage, UnsupportedType
 from storage import decode
+from storage.aspect import check_aspect
 from storage.decode import without_paths
 
 # Magic numbers of formats people upload, allowed or not, so that a GIF is told
@@ -76,9 +78,12 @@ class ImageHeader:
     height: int
 
 
-def read_header(path: Path, *, allowed_types: tuple[str, ...], max_pixels: int) -> ImageHeader:
+def read_header(
+    path: Path, *, allowed_types: tuple[str, ...], max_pixels: int, max_aspect_ratio: float
+) -> ImageHeader:
     """The type and size the file declares, without decoding it; raises
-    InvalidImage or UnsupportedType. Cheap: it tells what decoding will cost."""
+    InvalidImage or UnsupportedType. Cheap: it tells what decoding will cost,
+    and whether a model could read its shape (storage/aspect.py)."""
     with path.open("rb") as f:
         head = f.read(64)
     mime = sniff_type(head)
@@ -97,6 +102,7 @@ def read_header(path: Path, *, allowed_types: tuple[str, ...], max_pixels: int) 
         raise _damaged(exc) from None
     if width * height > max_pixels:
         raise _too_big(max_pixels)
+    check_aspect(width, height, max_ratio=max_aspect_ratio)
     return ImageHeader(mime_type=mime, width=width, height=height)
 
 

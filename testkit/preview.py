@@ -22,6 +22,7 @@ from tests import car_images, images
 
 _TYPES = ("image/jpeg", "image/png")
 _MAX_PIXELS = 64_000_000
+_MAX_RATIO = 20
 
 
 def sample_photos() -> dict[str, bytes]:
@@ -78,7 +79,9 @@ def deviation(model_folder: Path, photos: dict[str, bytes]) -> Deviation:
             original = Path(tmp) / f"{index}.img"
             original.write_bytes(data)
             small = Path(tmp) / f"{index}-preview.jpg"
-            header = read_header(original, allowed_types=_TYPES, max_pixels=_MAX_PIXELS)
+            header = read_header(
+                original, allowed_types=_TYPES, max_pixels=_MAX_PIXELS, max_aspect_ratio=_MAX_RATIO
+            )
             out = PreviewOut(small, PREVIEW_SIZE)
             assert check_image(original, header, max_pixels=_MAX_PIXELS, preview=out).previewed
             before = probabilities(open_upright_rgb(original, fit=224))  # today's path

@@ -88,3 +88,14 @@ def test_env_example_documents_every_setting_and_starts_the_server(
     (tmp_path / ".env").write_text(example)
     with TestClient(create_app(Settings())) as client:
         assert client.get("/health").json()["status"] == "ok"
+
+
+def test_max_aspect_ratio_is_read_and_must_be_at_least_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings(_env_file=None).max_aspect_ratio == 20
+    monkeypatch.setenv("MAX_ASPECT_RATIO", "2.5")
+    assert Settings(_env_file=None).max_aspect_ratio == 2.5
+    monkeypatch.setenv("MAX_ASPECT_RATIO", "0.5")
+    with pytest.raises(ValidationError, match="max_aspect_ratio"):
+        Settings(_env_file=None)

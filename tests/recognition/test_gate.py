@@ -31,7 +31,7 @@ def png(array: np.ndarray) -> bytes:
 
 
 def test_the_gate_scores_real_non_car_photos_far_below_its_threshold(tmp_path: Path) -> None:
-    gate = VehicleGate()
+    gate = VehicleGate(max_ratio=20)
     threshold = Settings(_env_file=None).vehicle_gate_threshold
     for name in (*NOT_CARS, "stereo_motorcycle"):
         image = getattr(data, name)()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import threading
 from collections.abc import Callable
 
 import pytest
+from PIL import Image
 from starlette.testclient import TestClient
 
 from config import Settings
@@ -242,3 +244,20 @@ def test_other_requests_are_served_while_a_slow_inference_runs(
         slow.join(10)
         assert result == {"code": 200}
         assert status_of(client, file_id)["status"] == "done"
+
+
+def test_a_strip_stored_before_the_aspect_rule_is_sent_as_its_central_part(
+    make_hf_settings: Callable[..., Settings], fake_hf: FakeHuggingFace
+) -> None:
+    """The model behind the API resizes as ours do: a file an older server took
+    in, 1 x 2000, is sent as the JPEG of its central 1 x 20 pixels, not as it is."""
+    strip = images.jpeg(1, 2000)
+    with TestClient(create_app(make_hf_settings(max_aspect_ratio=1e6))) as old:
+        file_id = upload(old, strip, "strip.jpg")
+    with TestClient(create_app(make_hf_settings())) as client:
+        assert client.post(f"/inference/{file_id}").status_code == 200
+    [request] = fake_hf.requests
+    sent = Image.open(io.BytesIO(base64.b64decode(request.body["inputs"])))
+    assert (sent.format, sent.size) == ("JPEG", (1, 20))
+    centre = Image.open(io.BytesIO(strip)).crop((0, 990, 1, 1010))
+    assert max(abs(a - b) for a, b in zip(sent.tobytes(), centre.tobytes(), strict=True)) <= 8

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -20,6 +21,9 @@ from recognition.base import ImageRef, Recognition
 from recognition.prompts import COLOR_PROMPT, COLORS, entry_prompt
 from server import create_app
 from testkit.catalog import seed_entries
+from testkit.memory import Sampler, rss_mb
+from testkit.servers import LiveServer, server
+from tests import images
 from tests.helpers import gql, portal_run, services
 
 FILE = (
@@ -320,3 +324,44 @@ def test_each_vehicle_is_named_from_the_catalog_with_a_detector(
                 entry["model"],
                 entry["bodyType"],
             )
+
+
+def test_a_strip_stored_before_the_aspect_rule_is_named_from_its_centre_in_bounded_memory(
+    tmp_path: Path, database_url: str, tiny_clip: Path
+) -> None:
+    """CLIP's processor resizes the short side to 224: a 1 x 2000 strip (a
+    1 KB JPEG) became a 224 x 448,000 array, 1.2 GB. A file a server stored
+    before MAX_ASPECT_RATIO is named from its central 1 x 20 pixels instead."""
+    strip = images.jpeg(1, 2000)
+    centre = io.BytesIO()
+    Image.open(io.BytesIO(strip)).crop((0, 990, 1, 1010)).save(centre, "PNG")
+    env = {
+        "DATABASE_URL": database_url,
+        "RECOGNIZER": "zero-shot",
+        "ZERO_SHOT_MODEL": str(tiny_clip),
+        "PRECISION": "fp32",
+        "HF_HUB_OFFLINE": "1",
+    }
+    # An older server, with no rule on the shape, took the strip in.
+    with server(tmp_path, MAX_ASPECT_RATIO="1000000", **env) as old:
+        strip_id = live_upload(old, "strip.jpg", strip)
+    with server(tmp_path, **env) as live:
+        centre_id = live_upload(live, "centre.png", centre.getvalue())
+        assert httpx.post(f"{live.url}/inference/{centre_id}", timeout=120).status_code == 200
+        idle = rss_mb(live.pid)
+        with Sampler(live.pid) as sampler:
+            answer = httpx.post(f"{live.url}/inference/{strip_id}", timeout=120)
+        growth = sampler.peak - idle
+        centre_answer = httpx.post(f"{live.url}/inference/{centre_id}", timeout=120).json()
+    assert answer.status_code == 200, answer.text
+    assert growth < 300, f"memory rose {growth:.0f} MB"  # unbounded: 1,200 MB
+    assert answer.json()["status"] == "done"
+    named = [(p["label"], p["confidence"]) for p in answer.json()["predictions"]]
+    assert len(named) == 5
+    assert named == [(p["label"], p["confidence"]) for p in centre_answer["predictions"]]
+
+
+def live_upload(live: LiveServer, name: str, data: bytes) -> int:
+    response = httpx.post(f"{live.url}/upload/", files={"file": (name, data)}, timeout=60)
+    assert response.status_code == 200, response.text
+    return int(response.json()["files"][0]["id"])

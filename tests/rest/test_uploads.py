@@ -152,6 +152,73 @@ def test_refusals_never_show_the_servers_paths(
         assert leak not in detail, detail
 
 
+# A strip 1 pixel wide cost recognition 1.2 GB (1 x 2000) to an OOM kill (1 x 60000).
+OVER_RATIO = [
+    pytest.param("strip.jpg", images.jpeg(1, 60000), "1×60000", "60,000", id="jpeg-1x60000"),
+    pytest.param("strip.jpg", images.jpeg(1, 2000), "1×2000", "2,000", id="jpeg-1x2000"),
+    pytest.param("wide.png", images.png(21, 1, mode="RGB"), "21×1", "21", id="png-21x1"),
+    pytest.param(
+        "tall.png", images.png(50, 1001, mode="RGB"), "50×1001", "20.02", id="png-50x1001"
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "size", "times"), OVER_RATIO)
+def test_an_image_far_longer_than_wide_is_refused_with_the_reason(
+    client: TestClient, settings: Settings, name: str, data: bytes, size: str, times: str
+) -> None:
+    response = upload(client, name, data)
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "detail": f"The image is {size} pixels: its long side is {times} times its short side;"
+        " at most 20:1 is accepted (MAX_ASPECT_RATIO)."
+    }
+    assert stored_images(settings) == []
+    assert client.get("/files/").json() == []
+
+
+@pytest.mark.parametrize(("width", "height"), [(20, 1), (1, 20), (1000, 50), (40, 800)])
+def test_an_image_exactly_at_the_ratio_is_accepted(
+    client: TestClient, width: int, height: int
+) -> None:
+    response = upload(client, "strip.png", images.png(width, height, mode="RGB"))
+    assert response.status_code == 200, response.text
+    meta = response.json()["files"][0]
+    assert (meta["width"], meta["height"]) == (width, height)
+
+
+def test_max_aspect_ratio_sets_the_limit(tmp_path, database_url: str) -> None:
+    settings = Settings(
+        _env_file=None, upload_dir=tmp_path / "up", database_url=database_url, max_aspect_ratio=2.5
+    )
+    from server import create_app
+
+    with TestClient(create_app(settings)) as client:
+        assert upload(client, "a.png", images.png(250, 100, mode="RGB")).status_code == 200
+        refused = upload(client, "b.png", images.png(100, 251, mode="RGB"))
+        assert refused.status_code == 400
+        assert "at most 2.5:1" in refused.json()["detail"]
+
+
+def test_an_image_over_the_ratio_in_a_batch_is_refused_alone(
+    client: TestClient, settings: Settings
+) -> None:
+    response = client.post(
+        "/upload/batch",
+        files=[
+            ("files", ("one.jpg", images.jpeg(), "image/jpeg")),
+            ("files", ("strip.jpg", images.jpeg(1, 60000), "image/jpeg")),
+        ],
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [f["filename"] for f in body["files"]] == ["one.jpg"]
+    [rejected] = body["rejected"]
+    assert (rejected["filename"], rejected["status"]) == ("strip.jpg", 400)
+    assert "at most 20:1 is accepted (MAX_ASPECT_RATIO)" in rejected["detail"]
+    assert len(stored_images(settings)) == 1
+
+
 def test_file_over_the_size_limit_is_413_and_not_stored(tmp_path, database_url: str) -> None:
     settings = Settings(
         _env_file=None, upload_dir=tmp_path / "up", database_url=database_url, max_file_size_mb=0.05

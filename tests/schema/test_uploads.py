@@ -90,6 +90,29 @@ def test_a_bad_file_is_a_typed_user_error(client: TestClient, settings: Settings
     assert stored_images(settings) == []
 
 
+def test_an_image_over_the_aspect_ratio_is_an_invalid_image_user_error(
+    client: TestClient, settings: Settings
+) -> None:
+    response = gql_upload(
+        client,
+        UPLOAD_ONE,
+        {"0": ("strip.jpg", images.jpeg(1, 2000))},
+        {"file": None},
+        {"0": ["variables.file"]},
+    )
+    payload = response.json()["data"]["uploadFile"]
+    assert payload["file"] is None
+    assert payload["errors"] == [
+        {
+            "code": "INVALID_IMAGE",
+            "message": "The image is 1×2000 pixels: its long side is 2,000 times its short side;"
+            " at most 20:1 is accepted (MAX_ASPECT_RATIO).",
+            "input": "strip.jpg",
+        }
+    ]
+    assert stored_images(settings) == []
+
+
 def test_upload_files_keeps_good_ones_and_reports_each_bad_one(client: TestClient) -> None:
     files = {
         "0": ("a.jpg", images.jpeg()),

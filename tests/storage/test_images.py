@@ -10,17 +10,21 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from errors import InvalidUpload
+from errors import InvalidImage, InvalidUpload
 from storage.images import PreviewOut, check_image, read_header
 from testkit.images import photo_like
+from tests import images
 
 _TYPES = ("image/jpeg", "image/png")
 _MAX_PIXELS = 64_000_000
+_MAX_RATIO = 20
 
 
 def _verdict(path: Path, preview: PreviewOut | None) -> str:
     try:
-        header = read_header(path, allowed_types=_TYPES, max_pixels=_MAX_PIXELS)
+        header = read_header(
+            path, allowed_types=_TYPES, max_pixels=_MAX_PIXELS, max_aspect_ratio=_MAX_RATIO
+        )
         info = check_image(path, header, max_pixels=_MAX_PIXELS, preview=preview)
     except InvalidUpload:
         return "refused"
@@ -72,8 +76,19 @@ def test_the_scaled_decode_keeps_the_originals_size_and_shape(tmp_path: Path) ->
     path = tmp_path / "odd.jpg"
     path.write_bytes(photo_like(3001, 2001, seed=2))
     out = PreviewOut(tmp_path / "preview.jpg", 512)
-    header = read_header(path, allowed_types=_TYPES, max_pixels=_MAX_PIXELS)
+    header = read_header(
+        path, allowed_types=_TYPES, max_pixels=_MAX_PIXELS, max_aspect_ratio=_MAX_RATIO
+    )
     info = check_image(path, header, max_pixels=_MAX_PIXELS, preview=out)
     assert (info.width, info.height) == (3001, 2001)
     with Image.open(out.path) as small:
         assert small.size == (512, 341)  # 2001 * 512 / 3001 = 341.4
+
+
+def test_the_aspect_ratio_is_refused_from_the_header_before_any_decode(tmp_path: Path) -> None:
+    # The frame header says 1 x 60000; the data behind it is a 16 x 16 image, so
+    # a decode would fail as damaged. The refusal names the shape: it came first.
+    path = tmp_path / "strip.jpg"
+    path.write_bytes(images.jpeg_with_size(1, 60000))
+    with pytest.raises(InvalidImage, match=r"1×60000 pixels: its long side is 60,000 times"):
+        read_header(path, allowed_types=_TYPES, max_pixels=_MAX_PIXELS, max_aspect_ratio=20)
