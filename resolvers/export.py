@@ -12,6 +12,7 @@ from db.models import FileRow, FileStatus, PredictionRow
 from db.predictions import predictions_for_files
 from db.stats import count_by_status
 from errors import InvalidInput, NotFound
+from resolvers.text import check_text
 from services import Services
 
 COLUMNS = (
@@ -44,6 +45,7 @@ async def csv_export(
 ) -> AsyncIterator[str]:
     """Check there is something to export, then return the CSV as text chunks.
     The check happens here, before the first chunk, so a 404 is still possible."""
+    check_text("make", make)  # a NUL would fail the query mid-answer on PostgreSQL
     async with svc.session() as session:
         if (await count_by_status(session))[FileStatus.DONE] == 0:
             raise NotFound("Nothing has been recognized yet, so there are no results to export.")

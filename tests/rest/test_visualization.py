@@ -172,6 +172,21 @@ def test_csv_filters_by_status_and_make(client: TestClient) -> None:
     assert "status must be one of" in wrong.json()["detail"]
 
 
+def test_csv_make_filters_no_database_can_take_are_400(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A NUL in `make` used to reach the query: on PostgreSQL
+    the answer was 200 with a CSV cut off after its header, and a traceback at
+    ERROR. Now it is refused before anything is read, on both databases."""
+    known_collection(client)
+    for make in ("%00", "BMW%00"):
+        response = client.get(f"/visualization/export/csv?make={make}")
+        assert response.status_code == 400, (make, response.text)
+        assert "`make`" in response.json()["detail"]
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert len(read_csv(client.get("/visualization/export/csv?status=all").text)) == 10
+
+
 def test_csv_is_404_until_something_is_recognized(client: TestClient) -> None:
     upload_jpeg(client)
     response = client.get("/visualization/export/csv")
